@@ -1,0 +1,1 @@
+"""tsched: a scheduling platform for a bank's money movements."""

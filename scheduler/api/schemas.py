@@ -1,0 +1,171 @@
+"""The JSON shapes of schedules and their previews, as channels send and receive them.
+
+The CLI reads the same documents (`tsched preview --file`), so what a developer tries
+locally is what the HTTP API accepts. Amounts are decimal strings, never JSON numbers;
+dates and times are ISO 8601 / RFC 3339.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime, time
+from typing import Annotated, Literal
+from uuid import UUID
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+
+# Aliased: the JSON fields `calendar` and `recurrence` would shadow the modules.
+from scheduler.domain import calendar as calendars
+from scheduler.domain import money, plan, reminder, schedule
+from scheduler.domain import recurrence as recurrences
+
+_WEEKDAYS = ("MO", "TU", "WE", "TH", "FR", "SA", "SU")
+
+DecimalString = Annotated[str, StringConstraints(pattern=r"^-?[0-9]+(\.[0-9]+)?$")]
+CurrencyCode = Annotated[str, StringConstraints(pattern=r"^[A-Z]{3}$")]
+Weekday = Literal["MO", "TU", "WE", "TH", "FR", "SA", "SU"]
+
+
+class _Shape(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class AmountIn(_Shape):
+    """An amount as a decimal string and its ISO 4217 currency: {"value": "12.30",
+    "currency": "EUR"}."""
+
+    value: DecimalString
+    currency: CurrencyCode
+
+    def to_money(self) -> money.Money:
+        """The amount as domain `Money`, checked against the currency's minor units."""
+        return money.Money.of(self.value, self.currency)
+
+
+class RecurrenceIn(_Shape):
+    """How a recurring payment repeats after its `start_date`."""
+
+    frequency: Literal["daily", "weekly", "monthly", "quarterly", "yearly"]
+    interval: int = Field(default=1, ge=1, le=recurrences.MAX_INTERVAL)
+    weekdays: list[Weekday] = Field(default_factory=list, max_length=7)
+    day_of_month: int | None = Field(default=None, ge=-1, le=31)
+    month: int | None = Field(default=None, ge=1, le=12)
+    until: date | None = None
+    count: int | None = Field(default=None, ge=1)
+
+
+class BusinessDaysIn(_Shape):
+    """Which days count as business days and what happens to a date that is not one."""
+
+    calendar: str | None = Field(default=None, max_length=16)
+    convention: calendars.Convention = calendars.Convention.FOLLOWING
+
+
+class ScheduleIn(_Shape):
+    """A schedule as a channel submits it.
+
+    A one-time transfer runs once on `start_date` at `time_of_day`; a recurring payment
+    runs from `start_date` as `recurrence` says. Times are wall-clock times in
+    `time_zone` (IANA). `reminders` are ISO 8601 durations before each execution;
+    omitted means P3D, P1D and PT1H, an empty list means none.
+    """
+
+    kind: schedule.ScheduleKind
+    debit_account: str = Field(min_length=1, max_length=34)
+    credit_account: str = Field(min_length=1, max_length=34)
+    amount: AmountIn
+    start_date: date
+    time_of_day: time
+    time_zone: str = Field(min_length=1, max_length=64)
+    recurrence: RecurrenceIn | None = None
+    business_days: BusinessDaysIn = Field(default_factory=BusinessDaysIn)
+    reminders: list[str] = Field(
+        default_factory=lambda: list(reminder.DEFAULT_OFFSETS), max_length=schedule.MAX_REMINDERS
+    )
+    purpose: schedule.Purpose = schedule.Purpose.TRANSFER
+    reference: str = Field(default="", max_length=schedule.MAX_REFERENCE_LENGTH)
+
+    def to_recurrence(self) -> recurrences.Recurrence:
+        """The domain recurrence this document describes."""
+        rule = self.recurrence
+        if rule is None:
+            return recurrences.Recurrence(
+                frequency=recurrences.Frequency.ONCE,
+                start=self.start_date,
+                time_of_day=self.time_of_day,
+                time_zone=self.time_zone,
+            )
+        return recurrences.Recurrence(
+            frequency=recurrences.Frequency(rule.frequency),
+            start=self.start_date,
+            time_of_day=self.time_of_day,
+            time_zone=self.time_zone,
+            interval=rule.interval,
+            weekdays=frozenset(_WEEKDAYS.index(day) + 1 for day in rule.weekdays),
+            day_of_month=rule.day_of_month,
+            month=rule.month,
+            until=rule.until,
+            count=rule.count,
+        )
+
+    def to_schedule(
+        self, *, schedule_id: UUID, customer_id: str, created_at: datetime
+    ) -> schedule.Schedule:
+        """The domain schedule, validated by the domain's rules."""
+        return schedule.Schedule(
+            id=schedule_id,
+            customer_id=customer_id,
+            kind=self.kind,
+            debit_account=self.debit_account,
+            credit_account=self.credit_account,
+            amount=self.amount.to_money(),
+            recurrence=self.to_recurrence(),
+            created_at=created_at,
+            calendar=calendars.BusinessCalendar(calendar_id=self.business_days.calendar),
+            convention=self.business_days.convention,
+            reminders=tuple(reminder.ReminderOffset.parse(text) for text in self.reminders),
+            purpose=self.purpose,
+            reference=self.reference,
+        )
+
+
+class PlannedReminderOut(_Shape):
+    """A reminder of a planned execution."""
+
+    offset: str
+    due_at_utc: datetime
+    due_at_local: datetime
+
+
+class PlannedExecutionOut(_Shape):
+    """One planned execution: the date asked for, the business day it runs on, and when."""
+
+    index: int
+    nominal_date: date
+    execution_date: date
+    holiday: str | None
+    execute_at_utc: datetime
+    execute_at_local: datetime
+    dst_resolution: str
+    reminders: list[PlannedReminderOut]
+
+    @classmethod
+    def of(cls, planned: plan.PlannedExecution) -> PlannedExecutionOut:
+        """The JSON shape of a domain plan."""
+        tz = planned.execute_at.local.tzinfo
+        return cls(
+            index=planned.index,
+            nominal_date=planned.nominal_date,
+            execution_date=planned.execution_date,
+            holiday=planned.holiday,
+            execute_at_utc=planned.execute_at.utc,
+            execute_at_local=planned.execute_at.local,
+            dst_resolution=planned.execute_at.resolution.value,
+            reminders=[
+                PlannedReminderOut(
+                    offset=item.offset.isoformat(),
+                    due_at_utc=item.due_at,
+                    due_at_local=item.due_at.astimezone(tz),
+                )
+                for item in planned.reminders
+            ],
+        )

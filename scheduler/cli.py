@@ -1,0 +1,226 @@
+"""The `tsched` command."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import uuid
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pydantic
+
+from scheduler import demo
+from scheduler.api import schemas
+from scheduler.domain import errors, plan
+
+EXIT_INVALID_INPUT = 2
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; returns the process exit status."""
+    parser = _parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.run(args))
+    except (errors.SchedulerError, pydantic.ValidationError) as error:
+        print(f"tsched: {_describe(error)}", file=sys.stderr)
+        return EXIT_INVALID_INPUT
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="tsched", description=__doc__)
+    commands = parser.add_subparsers(required=True, metavar="COMMAND")
+
+    preview = commands.add_parser(
+        "preview",
+        help="list the next executions and reminders of a schedule without saving it",
+        description="Give the schedule as a JSON document (the HTTP API's shape) with "
+        "--file, or with flags.",
+    )
+    preview.add_argument("--file", type=Path, help="schedule JSON document; - for stdin")
+    _add_schedule_flags(preview)
+    _add_output_flags(preview)
+    preview.set_defaults(run=_run_preview)
+
+    demo_command = commands.add_parser(
+        "demo", help="preview a few typical schedules: the 31st, DST nights, bank holidays"
+    )
+    _add_output_flags(demo_command)
+    demo_command.set_defaults(run=_run_demo)
+    return parser
+
+
+def _add_output_flags(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("-n", "--count", type=int, default=6, help="executions to list")
+    parser.add_argument(
+        "--after",
+        type=datetime.fromisoformat,
+        help="list executions due after this RFC 3339 instant (default: now)",
+    )
+    parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
+
+
+def _add_schedule_flags(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("schedule flags (when no --file)")
+    group.add_argument("--kind", choices=["one_time_transfer", "recurring_payment"])
+    group.add_argument("--from", dest="debit_account", default="DEBIT-ACCOUNT")
+    group.add_argument("--to", dest="credit_account", default="CREDIT-ACCOUNT")
+    group.add_argument("--amount", default="100.00", help="decimal string, e.g. 120.50")
+    group.add_argument("--currency", default="EUR", help="ISO 4217 code")
+    group.add_argument("--start", dest="start_date", help="first date, YYYY-MM-DD")
+    group.add_argument("--time", dest="time_of_day", default="09:00", help="local HH:MM")
+    group.add_argument("--zone", dest="time_zone", default="Europe/London", help="IANA zone")
+    group.add_argument(
+        "--frequency", choices=["daily", "weekly", "monthly", "quarterly", "yearly"]
+    )
+    group.add_argument("--interval", type=int)
+    group.add_argument("--weekdays", help="comma-separated, e.g. MO,WE,FR")
+    group.add_argument("--day-of-month", type=int, help="1-31, or -1 for the last day")
+    group.add_argument("--month", type=int, help="1-12, for yearly")
+    group.add_argument("--until", help="last possible date, YYYY-MM-DD")
+    group.add_argument("--occurrences", type=int, help="number of executions in all")
+    group.add_argument("--calendar", help="holiday calendar: GB-ENG, US-NY, TARGET, ...")
+    group.add_argument(
+        "--convention", choices=["none", "following", "modified_following", "preceding"]
+    )
+    group.add_argument("--reminders", help="comma-separated ISO 8601 durations; '' for none")
+
+
+def _document_from_flags(args: argparse.Namespace) -> dict[str, Any]:
+    recurrence = {
+        "frequency": args.frequency,
+        "interval": args.interval,
+        "weekdays": args.weekdays.split(",") if args.weekdays else None,
+        "day_of_month": args.day_of_month,
+        "month": args.month,
+        "until": args.until,
+        "count": args.occurrences,
+    }
+    business_days = {"calendar": args.calendar, "convention": args.convention}
+    document: dict[str, Any] = {
+        "kind": args.kind or ("recurring_payment" if args.frequency else "one_time_transfer"),
+        "debit_account": args.debit_account,
+        "credit_account": args.credit_account,
+        "amount": {"value": args.amount, "currency": args.currency},
+        "start_date": args.start_date,
+        "time_of_day": args.time_of_day,
+        "time_zone": args.time_zone,
+        "business_days": _without_none(business_days),
+    }
+    if args.frequency:
+        document["recurrence"] = _without_none(recurrence)
+    if args.reminders is not None:
+        document["reminders"] = [text for text in args.reminders.split(",") if text]
+    return document
+
+
+def _without_none(values: dict[str, Any]) -> dict[str, Any]:
+    return {key: value for key, value in values.items() if value is not None}
+
+
+def _run_preview(args: argparse.Namespace) -> int:
+    if args.file is not None:
+        text = sys.stdin.read() if str(args.file) == "-" else args.file.read_text("utf-8")
+        document = schemas.ScheduleIn.model_validate_json(text)
+    else:
+        document = schemas.ScheduleIn.model_validate(_document_from_flags(args))
+    executions = _preview(document, args)
+    if args.json:
+        _print_json([execution.model_dump(mode="json") for execution in executions])
+    else:
+        print(_table(executions))
+    return 0
+
+
+def _run_demo(args: argparse.Namespace) -> int:
+    previews = []
+    for title, document in demo.EXAMPLES:
+        executions = _preview(schemas.ScheduleIn.model_validate(document), args)
+        previews.append((title, document, executions))
+    if args.json:
+        _print_json(
+            [
+                {
+                    "title": title,
+                    "schedule": document,
+                    "executions": [execution.model_dump(mode="json") for execution in executions],
+                }
+                for title, document, executions in previews
+            ]
+        )
+        return 0
+    for title, _, executions in previews:
+        print(f"== {title}")
+        print(_table(executions))
+        print()
+    return 0
+
+
+def _preview(
+    document: schemas.ScheduleIn, args: argparse.Namespace
+) -> list[schemas.PlannedExecutionOut]:
+    now = datetime.now(UTC)
+    schedule = document.to_schedule(
+        schedule_id=uuid.uuid4(), customer_id="preview", created_at=now
+    )
+    after = args.after or now
+    return [
+        schemas.PlannedExecutionOut.of(planned)
+        for planned in plan.preview(schedule, args.count, after=after)
+    ]
+
+
+def _table(executions: Sequence[schemas.PlannedExecutionOut]) -> str:
+    header = ("#", "nominal", "executes", "local time", "UTC", "note", "reminders (local)")
+    rows = [header]
+    for item in executions:
+        note = "; ".join(
+            part
+            for part in (
+                item.holiday or "",
+                "" if item.dst_resolution == "exact" else item.dst_resolution.replace("_", " "),
+            )
+            if part
+        )
+        rows.append(
+            (
+                str(item.index),
+                item.nominal_date.isoformat(),
+                item.execution_date.isoformat(),
+                item.execute_at_local.strftime("%Y-%m-%d %H:%M %Z"),
+                item.execute_at_utc.strftime("%Y-%m-%d %H:%MZ"),
+                note,
+                ", ".join(
+                    f"{r.offset}: {r.due_at_local:%m-%d %H:%M}" for r in item.reminders
+                ),
+            )
+        )
+    if len(rows) == 1:
+        return "(no executions)"
+    widths = [max(len(row[column]) for row in rows) for column in range(len(header))]
+    return "\n".join(
+        "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip()
+        for row in rows
+    )
+
+
+def _describe(error: Exception) -> str:
+    if isinstance(error, pydantic.ValidationError):
+        return "; ".join(
+            f"{'.'.join(str(part) for part in item['loc']) or 'document'}: {item['msg']}"
+            for item in error.errors()
+        )
+    field = getattr(error, "field", None)
+    return f"{field}: {error}" if field else str(error)
+
+
+def _print_json(value: object) -> None:
+    print(json.dumps(value, indent=2, ensure_ascii=False))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

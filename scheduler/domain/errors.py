@@ -1,0 +1,101 @@
+"""Errors the domain raises, each with a stable code the API maps to RFC 9457 problems.
+
+The class docstring is the default message, so a subclass is a few lines saying when it
+happens. Ids and values the error concerns are attributes, never only text in the message.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+
+class SchedulerError(Exception):
+    """The scheduler could not do what was asked."""
+
+    code: ClassVar[str] = "scheduler_error"
+
+    def __init__(self, message: str | None = None, **details: Any) -> None:
+        self.message = message or (self.__doc__ or self.code).strip()
+        self.details = details
+        super().__init__(self.message)
+
+
+class ValidationError(SchedulerError):
+    """The request is not valid."""
+
+    code = "invalid_request"
+
+    def __init__(self, message: str | None = None, *, field: str | None = None, **details: Any):
+        super().__init__(message, field=field, **details)
+        self.field = field
+
+
+class InvalidMoney(ValidationError):
+    """The amount is not a valid amount of money in its currency."""
+
+    code = "invalid_money"
+
+
+class UnknownCurrency(ValidationError):
+    """The currency is not an active ISO 4217 currency."""
+
+    code = "unknown_currency"
+
+
+class CurrencyMismatch(SchedulerError):
+    """The amounts are in different currencies."""
+
+    code = "currency_mismatch"
+
+
+class NaiveDatetime(ValidationError):
+    """A date-time without a time zone was given where an instant is needed."""
+
+    code = "naive_datetime"
+
+
+class UnknownTimeZone(ValidationError):
+    """The time zone is not a known IANA time zone."""
+
+    code = "unknown_time_zone"
+
+
+class UnknownCalendar(ValidationError):
+    """The business calendar is not known."""
+
+    code = "unknown_calendar"
+
+
+class InvalidRecurrence(ValidationError):
+    """The recurrence rule cannot produce a sequence of dates."""
+
+    code = "invalid_recurrence"
+
+
+class InvalidReminder(ValidationError):
+    """The reminder offset is not an ISO 8601 duration of weeks, days, hours or minutes."""
+
+    code = "invalid_reminder"
+
+
+class InvalidSchedule(ValidationError):
+    """The schedule is not valid."""
+
+    code = "invalid_schedule"
+
+
+class IllegalTransition(SchedulerError):
+    """The operation cannot move from its current status to the requested one."""
+
+    code = "illegal_transition"
+
+    def __init__(self, current: str, requested: str, *, operation_id: str | None = None):
+        super().__init__(
+            f"an operation in status {current} cannot become {requested}",
+            current=current,
+            requested=requested,
+            operation_id=operation_id,
+        )
+        self.current = current
+        self.requested = requested
+        self.operation_id = operation_id

@@ -1,0 +1,82 @@
+"""Operations: one execution or reminder of a schedule, and the states it moves through.
+
+::
+
+    PENDING -> CLAIMED -> SUCCEEDED
+                       -> RETRY_WAIT -> CLAIMED ...
+                       -> FAILED | DEAD     (operations staff may re-drive: -> PENDING)
+                       -> SKIPPED           (missed-run policy, or paused schedule)
+    PENDING | RETRY_WAIT -> CANCELLED | SKIPPED
+    CLAIMED -> CLAIMED   (a worker's lease expired; another worker claims it)
+"""
+
+from __future__ import annotations
+
+import enum
+
+from scheduler.domain import errors
+
+
+class OperationKind(enum.StrEnum):
+    """What an operation does when it runs."""
+
+    #: Move the money.
+    EXECUTION = "execution"
+    #: Tell the customer an execution is coming.
+    REMINDER = "reminder"
+
+
+class OperationStatus(enum.StrEnum):
+    """Where an operation is in its life."""
+
+    #: Waiting for its due time.
+    PENDING = "pending"
+    #: A worker holds a lease on it and is running it.
+    CLAIMED = "claimed"
+    #: It ran; the money moved or the reminder was sent.
+    SUCCEEDED = "succeeded"
+    #: It failed for a reason that may pass; it runs again at its next attempt time.
+    RETRY_WAIT = "retry_wait"
+    #: It failed for a reason that retrying cannot fix; the reason says what to do.
+    FAILED = "failed"
+    #: Its retries are exhausted; operations staff have been told.
+    DEAD = "dead"
+    #: It was deliberately not run (missed-run policy, paused schedule).
+    SKIPPED = "skipped"
+    #: The customer cancelled it before it ran.
+    CANCELLED = "cancelled"
+
+
+_S = OperationStatus
+_ALLOWED: dict[OperationStatus, frozenset[OperationStatus]] = {
+    _S.PENDING: frozenset({_S.CLAIMED, _S.CANCELLED, _S.SKIPPED}),
+    _S.CLAIMED: frozenset(
+        {_S.CLAIMED, _S.SUCCEEDED, _S.RETRY_WAIT, _S.FAILED, _S.DEAD, _S.SKIPPED}
+    ),
+    _S.RETRY_WAIT: frozenset({_S.CLAIMED, _S.CANCELLED, _S.SKIPPED}),
+    _S.FAILED: frozenset({_S.PENDING}),
+    _S.DEAD: frozenset({_S.PENDING}),
+    _S.SUCCEEDED: frozenset(),
+    _S.SKIPPED: frozenset(),
+    _S.CANCELLED: frozenset(),
+}
+
+#: States an operation never leaves by itself.
+FINAL = frozenset({_S.SUCCEEDED, _S.FAILED, _S.DEAD, _S.SKIPPED, _S.CANCELLED})
+#: States a due operation can be claimed from.
+CLAIMABLE = frozenset({_S.PENDING, _S.RETRY_WAIT})
+
+
+def can_transition(current: OperationStatus, requested: OperationStatus) -> bool:
+    """Whether an operation in `current` may move to `requested`."""
+    return requested in _ALLOWED[current]
+
+
+def transition(
+    current: OperationStatus, requested: OperationStatus, *, operation_id: str | None = None
+) -> OperationStatus:
+    """Return `requested` if the move from `current` is legal, else raise
+    `IllegalTransition` naming both states."""
+    if not can_transition(current, requested):
+        raise errors.IllegalTransition(current.value, requested.value, operation_id=operation_id)
+    return requested

@@ -1,0 +1,88 @@
+"""Planned executions: the dates, instants and reminders a schedule produces.
+
+`preview` is what a customer sees before saving a schedule and what the engine
+materialises as operations, so both agree by construction.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+
+from scheduler.domain import localtime
+from scheduler.domain.reminder import ReminderOffset
+from scheduler.domain.schedule import Schedule
+
+#: Business-day conventions move a date back by less than this, so a search for
+#: executions after an instant starts this far before it.
+_LONGEST_BACKWARD_ADJUSTMENT = timedelta(days=31)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PlannedReminder:
+    """A reminder due `offset` before an execution, at the UTC instant `due_at`."""
+
+    offset: ReminderOffset
+    due_at: datetime
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PlannedExecution:
+    """Occurrence `index` of a schedule: the date asked for (`nominal_date`), the business
+    day it runs on (`execution_date`), when exactly, and its reminders."""
+
+    index: int
+    nominal_date: date
+    execution_date: date
+    execute_at: localtime.ResolvedTime
+    reminders: tuple[PlannedReminder, ...]
+    holiday: str | None
+
+    @property
+    def due_at(self) -> datetime:
+        """The UTC instant the execution is due."""
+        return self.execute_at.utc
+
+
+def planned_execution(schedule: Schedule, index: int, nominal_date: date) -> PlannedExecution:
+    """The plan for occurrence `index`, which falls on `nominal_date`."""
+    recurrence = schedule.recurrence
+    tz = recurrence.tz
+    execution_date = schedule.calendar.adjust(nominal_date, schedule.convention)
+    execute_at = localtime.resolve(execution_date, recurrence.time_of_day, tz)
+    reminders = tuple(
+        PlannedReminder(offset=offset, due_at=offset.before(execute_at.local, tz))
+        for offset in schedule.reminders
+    )
+    return PlannedExecution(
+        index=index,
+        nominal_date=nominal_date,
+        execution_date=execution_date,
+        execute_at=execute_at,
+        reminders=reminders,
+        holiday=schedule.calendar.holiday_name(nominal_date),
+    )
+
+
+def preview(
+    schedule: Schedule, count: int, *, after: datetime | None = None
+) -> list[PlannedExecution]:
+    """The next `count` executions of `schedule` due strictly after the instant `after`
+    (from the first occurrence when None), in order."""
+    recurrence = schedule.recurrence
+    start_index = 0
+    if after is not None:
+        after = localtime.require_aware(after, field="after")
+        local_day = after.astimezone(recurrence.tz).date() - _LONGEST_BACKWARD_ADJUSTMENT
+        found = recurrence.first_index_on_or_after(local_day)
+        if found is None:
+            return []
+        start_index = found
+    planned: list[PlannedExecution] = []
+    for index, nominal in recurrence.dates(start_index):
+        if len(planned) == count:
+            break
+        execution = planned_execution(schedule, index, nominal)
+        if after is None or execution.due_at > after:
+            planned.append(execution)
+    return planned
