@@ -1,0 +1,94 @@
+"""Session-wide real services: each starts on first use and stops at the end of the run.
+
+A pure unit run starts nothing. A service that fails to start fails the tests that asked
+for it, with the service's log tail in the error; nothing is skipped.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import TYPE_CHECKING, Protocol, TypeVar
+
+import pytest
+
+from tests.services import azurite, kafka, postgres
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+
+
+class _Service(Protocol):
+    def start(self) -> None: ...
+
+    def close(self) -> None: ...
+
+
+_ServiceT = TypeVar("_ServiceT", bound=_Service)
+
+#: Seconds each service took to start, shown in the terminal summary.
+_START_SECONDS = pytest.StashKey[dict[str, float]]()
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.stash[_START_SECONDS] = {}
+
+
+def pytest_terminal_summary(
+    terminalreporter: pytest.TerminalReporter, exitstatus: int, config: pytest.Config
+) -> None:
+    started = config.stash.get(_START_SECONDS, {})
+    if not started:
+        return
+    terminalreporter.section("test services")
+    for name, seconds in started.items():
+        terminalreporter.write_line(f"{name} started in {seconds:.2f} s")
+
+
+def _run(config: pytest.Config, name: str, service: _ServiceT) -> Iterator[_ServiceT]:
+    began = time.monotonic()
+    try:
+        service.start()
+    except BaseException:
+        service.close()
+        raise
+    config.stash[_START_SECONDS][name] = time.monotonic() - began
+    try:
+        yield service
+    finally:
+        service.close()
+
+
+@pytest.fixture(scope="session")
+def postgres_server(request: pytest.FixtureRequest) -> Iterator[postgres.PostgresServer]:
+    """A throwaway PostgreSQL cluster (initdb included in its start time)."""
+    yield from _run(request.config, "PostgreSQL", postgres.PostgresServer())
+
+
+@pytest.fixture(scope="session")
+def postgres_url(postgres_server: postgres.PostgresServer) -> str:
+    """SQLAlchemy URL of the cluster's ``postgres`` database; ``tsched`` exists beside it."""
+    return postgres_server.url
+
+
+@pytest.fixture(scope="session")
+def kafka_broker(request: pytest.FixtureRequest) -> Iterator[kafka.KafkaBroker]:
+    """The running Kafka broker; a test may ``stop()`` and ``start()`` it (same ports, data)."""
+    yield from _run(request.config, "Kafka", kafka.KafkaBroker())
+
+
+@pytest.fixture(scope="session")
+def kafka_bootstrap(kafka_broker: kafka.KafkaBroker) -> str:
+    """``bootstrap.servers`` for the session's Kafka broker."""
+    return kafka_broker.bootstrap_servers
+
+
+@pytest.fixture(scope="session")
+def azurite_blob(request: pytest.FixtureRequest) -> Iterator[azurite.AzuriteBlob]:
+    """Azurite's Blob service."""
+    yield from _run(request.config, "Azurite", azurite.AzuriteBlob())
+
+
+@pytest.fixture(scope="session")
+def azurite_connection_string(azurite_blob: azurite.AzuriteBlob) -> str:
+    """Storage connection string for Azurite's development account."""
+    return azurite_blob.connection_string
