@@ -1,0 +1,175 @@
+// The Flex Consumption plan and function app, and the app settings, all assembled here.
+//
+// Each tsched setting has the name it has in scheduler/config.py and in
+// local.settings.sample.json; tests/functions/test_app_settings.py checks the three agree.
+// FUNCTIONS_WORKER_RUNTIME and the Python version are not app settings on Flex
+// Consumption: they are functionAppConfig.runtime.
+
+@description('Name of the function app.')
+param name string
+
+@description('Name of the Flex Consumption plan.')
+param planName string
+
+@description('Region of the plan and app; it must offer Flex Consumption.')
+param location string
+
+@description('Tags applied to the plan and app.')
+param tags object
+
+@description('Resource id of the user-assigned managed identity the app runs as.')
+param identityId string
+
+@description('Client id of that identity.')
+param identityClientId string
+
+@description('Name of the Functions host storage account.')
+param hostStorageAccountName string
+
+@description('Container of the host account the app package is deployed to.')
+param deploymentContainerName string
+
+@description('Name of the Application Insights component.')
+param applicationInsightsName string
+
+@description('Fully qualified domain name of the Azure SQL server.')
+param sqlServerFqdn string
+
+@description('Name of the Azure SQL database.')
+param sqlDatabaseName string
+
+@description('Cosmos DB account endpoint of the history and audit archive.')
+param cosmosEndpoint string
+
+@description('Fully qualified Service Bus namespace.')
+param serviceBusNamespace string
+
+@description('Blob service URL of the exports account.')
+param exportsBlobUrl string
+
+@description('Kafka bootstrap servers (host:port, comma-separated); empty keeps events in the outbox.')
+param kafkaBootstrapServers string = ''
+
+@description('Kafka topic of the events.')
+param kafkaTopic string = 'tsched.events'
+
+@description('NCRONTAB schedule of the dispatch timer, six fields, in UTC.')
+param dispatchSchedule string = '*/5 * * * * *'
+
+@description('Most operations one dispatch run claims.')
+@minValue(1)
+param dispatchBatchSize int = 500
+
+@description('Seconds a claimed operation stays leased.')
+@minValue(1)
+param leaseSeconds int = 60
+
+@description('ISO 8601 durations before the due time at which reminders fire.')
+param reminderOffsets string = 'P3D,P1D,PT1H'
+
+@description('Memory of each instance, in MB.')
+@allowed([
+  512
+  2048
+  4096
+])
+param instanceMemoryMB int = 2048
+
+@description('Most instances the app scales out to; it bounds the connections Azure SQL sees.')
+@minValue(40)
+@maxValue(1000)
+param maximumInstanceCount int = 40
+
+resource hostStorage 'Microsoft.Storage/storageAccounts@2024-01-01' existing = {
+  name: hostStorageAccountName
+}
+
+resource applicationInsights 'Microsoft.Insights/components@2020-02-02' existing = {
+  name: applicationInsightsName
+}
+
+// The managed identity's Entra ID token is added on connect (DATABASE_CREDENTIAL).
+var databaseUrl = 'mssql+pyodbc://@${sqlServerFqdn}:1433/${sqlDatabaseName}?driver=ODBC+Driver+18+for+SQL+Server&Encrypt=yes&TrustServerCertificate=no'
+
+var appSettings = {
+  AzureWebJobsStorage__accountName: hostStorage.name
+  AzureWebJobsStorage__credential: 'managedidentity'
+  AzureWebJobsStorage__clientId: identityClientId
+  APPLICATIONINSIGHTS_CONNECTION_STRING: applicationInsights.properties.ConnectionString
+  APPLICATIONINSIGHTS_AUTHENTICATION_STRING: 'ClientId=${identityClientId};Authorization=AAD'
+  PYTHON_SCRIPT_FILE_NAME: 'main.py'
+  DATABASE_URL: databaseUrl
+  DATABASE_CREDENTIAL: 'managedidentity'
+  AZURE_CLIENT_ID: identityClientId
+  KAFKA_BOOTSTRAP_SERVERS: kafkaBootstrapServers
+  KAFKA_TOPIC: kafkaTopic
+  DISPATCH_SCHEDULE: dispatchSchedule
+  DISPATCH_BATCH_SIZE: string(dispatchBatchSize)
+  LEASE_SECONDS: string(leaseSeconds)
+  REMINDER_OFFSETS: reminderOffsets
+  COSMOS_ENDPOINT: cosmosEndpoint
+  SERVICEBUS_NAMESPACE: serviceBusNamespace
+  BLOB_ACCOUNT_URL: exportsBlobUrl
+}
+
+resource plan 'Microsoft.Web/serverfarms@2024-11-01' = {
+  name: planName
+  location: location
+  tags: tags
+  kind: 'functionapp'
+  sku: {
+    tier: 'FlexConsumption'
+    name: 'FC1'
+  }
+  properties: {
+    reserved: true
+  }
+}
+
+resource app 'Microsoft.Web/sites@2024-11-01' = {
+  name: name
+  location: location
+  tags: union(tags, { 'azd-service-name': 'functions' })
+  kind: 'functionapp,linux'
+  identity: {
+    type: 'UserAssigned'
+    userAssignedIdentities: {
+      '${identityId}': {}
+    }
+  }
+  properties: {
+    serverFarmId: plan.id
+    httpsOnly: true
+    siteConfig: {
+      minTlsVersion: '1.2'
+    }
+    functionAppConfig: {
+      deployment: {
+        storage: {
+          type: 'blobContainer'
+          value: '${hostStorage.properties.primaryEndpoints.blob}${deploymentContainerName}'
+          authentication: {
+            type: 'UserAssignedIdentity'
+            userAssignedIdentityResourceId: identityId
+          }
+        }
+      }
+      scaleAndConcurrency: {
+        instanceMemoryMB: instanceMemoryMB
+        maximumInstanceCount: maximumInstanceCount
+      }
+      runtime: {
+        name: 'python'
+        version: '3.11'
+      }
+    }
+  }
+
+  resource settings 'config' = {
+    name: 'appsettings'
+    properties: appSettings
+  }
+}
+
+output name string = app.name
+output defaultHostName string = app.properties.defaultHostName

@@ -1,0 +1,156 @@
+// tsched on Azure: one resource group per azd environment, one module per concern.
+targetScope = 'subscription'
+
+@minLength(1)
+@maxLength(64)
+@description('Name of the azd environment; it names the resource group and seeds every resource name.')
+param environmentName string
+
+@minLength(1)
+@description('Region of every resource; it must offer Flex Consumption.')
+@metadata({
+  azd: {
+    type: 'location'
+  }
+})
+param location string
+
+@description('Display name of the Entra ID group administering Azure SQL.')
+param sqlAdminLogin string
+
+@description('Object id of that group.')
+param sqlAdminObjectId string
+
+@description('Kafka bootstrap servers (host:port, comma-separated); Kafka runs outside this template, e.g. the Kafka endpoint of an Event Hubs namespace (<namespace>.servicebus.windows.net:9093). Empty keeps events in the outbox.')
+param kafkaBootstrapServers string = ''
+
+@description('Kafka topic of the events.')
+param kafkaTopic string = 'tsched.events'
+
+var resourceToken = toLower(uniqueString(subscription().id, environmentName, location))
+var tags = {
+  'azd-env-name': environmentName
+}
+var functionAppName = 'func-tsched-${resourceToken}'
+var deploymentContainerName = 'app-package-${resourceToken}'
+
+resource rg 'Microsoft.Resources/resourceGroups@2024-11-01' = {
+  name: 'rg-${environmentName}'
+  location: location
+  tags: tags
+}
+
+module identity 'app/identity.bicep' = {
+  name: 'identity'
+  scope: rg
+  params: {
+    name: 'id-tsched-${resourceToken}'
+    location: location
+    tags: tags
+  }
+}
+
+module monitoring 'app/monitoring.bicep' = {
+  name: 'monitoring'
+  scope: rg
+  params: {
+    logAnalyticsName: 'log-tsched-${resourceToken}'
+    applicationInsightsName: 'appi-tsched-${resourceToken}'
+    location: location
+    tags: tags
+  }
+}
+
+module storage 'app/storage.bicep' = {
+  name: 'storage'
+  scope: rg
+  params: {
+    hostAccountName: 'stfn${resourceToken}'
+    exportsAccountName: 'stex${resourceToken}'
+    deploymentContainerName: deploymentContainerName
+    location: location
+    tags: tags
+  }
+}
+
+module sql 'app/sql.bicep' = {
+  name: 'sql'
+  scope: rg
+  params: {
+    serverName: 'sql-tsched-${resourceToken}'
+    location: location
+    tags: tags
+    adminLogin: sqlAdminLogin
+    adminObjectId: sqlAdminObjectId
+  }
+}
+
+module cosmos 'app/cosmos.bicep' = {
+  name: 'cosmos'
+  scope: rg
+  params: {
+    accountName: 'cosmos-tsched-${resourceToken}'
+    location: location
+    tags: tags
+  }
+}
+
+module serviceBus 'app/servicebus.bicep' = {
+  name: 'servicebus'
+  scope: rg
+  params: {
+    namespaceName: 'sb-tsched-${resourceToken}'
+    location: location
+    tags: tags
+  }
+}
+
+module rbac 'app/rbac.bicep' = {
+  name: 'rbac'
+  scope: rg
+  params: {
+    principalId: identity.outputs.principalId
+    hostStorageAccountName: storage.outputs.hostAccountName
+    exportsStorageAccountName: storage.outputs.exportsAccountName
+    applicationInsightsName: monitoring.outputs.applicationInsightsName
+    cosmosAccountName: cosmos.outputs.accountName
+    cosmosDatabaseName: cosmos.outputs.databaseName
+    serviceBusNamespaceName: serviceBus.outputs.namespaceName
+    scheduleCommandsQueueName: serviceBus.outputs.scheduleCommandsQueueName
+    operationsDeadQueueName: serviceBus.outputs.operationsDeadQueueName
+  }
+}
+
+module functions 'app/functions.bicep' = {
+  name: 'functions'
+  scope: rg
+  // The host reaches its storage with the identity as it starts: grant first.
+  dependsOn: [
+    rbac
+  ]
+  params: {
+    name: functionAppName
+    planName: 'plan-tsched-${resourceToken}'
+    location: location
+    tags: tags
+    identityId: identity.outputs.id
+    identityClientId: identity.outputs.clientId
+    hostStorageAccountName: storage.outputs.hostAccountName
+    deploymentContainerName: deploymentContainerName
+    applicationInsightsName: monitoring.outputs.applicationInsightsName
+    sqlServerFqdn: sql.outputs.fullyQualifiedDomainName
+    sqlDatabaseName: sql.outputs.databaseName
+    cosmosEndpoint: cosmos.outputs.endpoint
+    serviceBusNamespace: serviceBus.outputs.fullyQualifiedNamespace
+    exportsBlobUrl: storage.outputs.exportsBlobEndpoint
+    kafkaBootstrapServers: kafkaBootstrapServers
+    kafkaTopic: kafkaTopic
+  }
+}
+
+output AZURE_LOCATION string = location
+output AZURE_TENANT_ID string = tenant().tenantId
+output AZURE_RESOURCE_GROUP string = rg.name
+output AZURE_FUNCTION_APP_NAME string = functions.outputs.name
+output AZURE_MANAGED_IDENTITY_NAME string = identity.outputs.name
+output AZURE_SQL_SERVER string = sql.outputs.fullyQualifiedDomainName

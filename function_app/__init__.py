@@ -1,0 +1,19 @@
+"""Blueprint of the plain (non-durable) triggers: HTTP routes and, later, Service Bus.
+
+`main.py` registers `blueprint` on the single function app. Each module here holds the
+handlers of one concern and a `register(blueprint)` that declares their triggers, so a
+handler stays a plain function that tests call directly.
+"""
+
+from __future__ import annotations
+
+import azure.functions as func
+
+from function_app import health
+
+__all__ = ["blueprint"]
+
+blueprint = func.Blueprint()
+"""The HTTP and Service Bus triggers of tsched."""
+
+health.register(blueprint)

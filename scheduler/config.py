@@ -1,0 +1,338 @@
+"""Settings of tsched, read from the environment and `local.settings.json` Values.
+
+Each setting has one name, used verbatim as an environment variable, as a key of the
+`Values` object in `local.settings.json` and as an app setting in `bicep/`: the upper-case
+form of the field name below (`database_url` is `DATABASE_URL`). A test checks that the
+three places agree.
+
+Nothing is read at import time: call `load_settings()`.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import re
+import uuid
+from datetime import timedelta
+from pathlib import Path
+from typing import Annotated, Any, Literal, NamedTuple
+from urllib.parse import urlsplit
+
+from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic_settings import (
+    BaseSettings,
+    InitSettingsSource,
+    NoDecode,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+)
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
+
+__all__ = ["LOCAL_SETTINGS_FILE", "Settings", "load_settings"]
+
+LOCAL_SETTINGS_FILE = Path("local.settings.json")
+"""The Functions local settings file, relative to the working directory. Its `Values`
+apply below environment variables, so `tsched` and `func start` see the same settings."""
+
+_DRIVERS = frozenset({"sqlite", "sqlite+pysqlite", "postgresql+psycopg", "mssql+pyodbc"})
+_LOOPBACK_HOSTS = frozenset({"localhost", "127.0.0.1", "::1"})
+_HOST = r"[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?"
+_BOOTSTRAP_SERVER = re.compile(rf"(?:\[[0-9A-Fa-f:.]+\]|{_HOST}):(?P<port>\d{{1,5}})")
+_KAFKA_TOPIC = re.compile(r"(?!\.{1,2}$)[A-Za-z0-9._-]{1,249}")
+_NAMESPACE = re.compile(rf"{_HOST}\.{_HOST}|localhost")
+_ISO_DURATION = re.compile(
+    r"P(?:(?P<weeks>\d+)W)?(?:(?P<days>\d+)D)?"
+    r"(?:T(?=\d)(?:(?P<hours>\d+)H)?(?:(?P<minutes>\d+)M)?(?:(?P<seconds>\d+)S)?)?"
+)
+_CRON_ELEMENT = re.compile(r"(?:\*|(?P<start>\w+)(?:-(?P<end>\w+))?)(?:/(?P<step>\d+))?")
+_MONTHS = ("JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT", "NOV", "DEC")
+_WEEKDAYS = ("SUN", "MON", "TUE", "WED", "THU", "FRI", "SAT")
+
+
+class _CronField(NamedTuple):
+    name: str
+    lowest: int
+    highest: int
+    names: tuple[str, ...] = ()  # names of the values from `lowest` on
+
+
+_CRON_FIELDS = (
+    _CronField("second", 0, 59),
+    _CronField("minute", 0, 59),
+    _CronField("hour", 0, 23),
+    _CronField("day", 1, 31),
+    _CronField("month", 1, 12, _MONTHS),
+    _CronField("day of week", 0, 6, _WEEKDAYS),
+)
+
+
+class Settings(BaseSettings):
+    """Validated settings; build it with `load_settings()`.
+
+    Optional settings left empty (`""`) are `None`: the feature they configure is off.
+    """
+
+    model_config = SettingsConfigDict(
+        case_sensitive=False,
+        extra="forbid",
+        frozen=True,
+        hide_input_in_errors=True,
+        use_attribute_docstrings=True,
+    )
+
+    database_url: SecretStr = SecretStr("sqlite:///./tsched.sqlite3")
+    """SQLAlchemy URL of the store: `sqlite` (the embedded default, a file in the working
+    directory), `postgresql+psycopg` or `mssql+pyodbc` (Azure SQL). Secret because a
+    PostgreSQL URL may carry a password."""
+
+    database_credential: Literal["managedidentity"] | None = None
+    """`managedidentity`: connect to Azure SQL with an Entra ID token of the managed
+    identity (`AZURE_CLIENT_ID` when user-assigned). Only for `mssql+pyodbc` URLs."""
+
+    azure_client_id: str | None = None
+    """Client id (a GUID) of the user-assigned managed identity; `None` means the
+    system-assigned identity or, locally, the developer's own credential."""
+
+    kafka_bootstrap_servers: str | None = None
+    """Comma-separated `host:port` list of Kafka brokers; `None` keeps the events in the
+    outbox, readable with `tsched events`."""
+
+    kafka_topic: str = "tsched.events"
+    """Topic the outbox relay publishes the CloudEvents to."""
+
+    dispatch_schedule: str = "*/5 * * * * *"
+    """NCRONTAB expression (six fields, from seconds) of the dispatch timer, in UTC:
+    Flex Consumption ignores `WEBSITE_TIME_ZONE`."""
+
+    dispatch_batch_size: int = Field(default=500, gt=0)
+    """Most operations one dispatch run claims."""
+
+    lease_seconds: int = Field(default=60, gt=0)
+    """Seconds a claimed operation stays leased to its worker; after that another worker
+    may claim it again."""
+
+    reminder_offsets: Annotated[tuple[timedelta, ...], NoDecode] = (
+        timedelta(days=3),
+        timedelta(days=1),
+        timedelta(hours=1),
+    )
+    """How long before an operation's due time its reminders fire, from the earliest.
+    Written as comma-separated ISO 8601 durations in weeks, days, hours, minutes and
+    seconds (`P3D,P1D,PT1H`); months and years are refused, having no fixed length.
+    Empty means no reminders."""
+
+    cosmos_endpoint: str | None = None
+    """Cosmos DB account endpoint of the history and audit archive; `None` turns the
+    archive off."""
+
+    servicebus_namespace: str | None = None
+    """Fully qualified Service Bus namespace (`<name>.servicebus.windows.net`, not a
+    URL); `None` turns the Service Bus integration off."""
+
+    blob_account_url: str | None = None
+    """Blob service URL of the account holding exports; `None` turns exports to Blob
+    storage off."""
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        """Read arguments first, then the environment, then `local.settings.json`."""
+        local_values = _local_settings_values(LOCAL_SETTINGS_FILE)
+        known = {
+            name: local_values[name.upper()]
+            for name in settings_cls.model_fields
+            if name.upper() in local_values
+        }
+        return init_settings, env_settings, InitSettingsSource(settings_cls, known)
+
+    @field_validator(
+        "database_credential",
+        "azure_client_id",
+        "kafka_bootstrap_servers",
+        "cosmos_endpoint",
+        "servicebus_namespace",
+        "blob_account_url",
+        mode="before",
+    )
+    @classmethod
+    def _empty_is_unset(cls, value: object) -> object:
+        if isinstance(value, str) and not value.strip():
+            return None
+        return value
+
+    @field_validator("database_url")
+    @classmethod
+    def _known_dialect(cls, value: SecretStr) -> SecretStr:
+        _drivername(value)
+        return value
+
+    @field_validator("azure_client_id")
+    @classmethod
+    def _guid(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        try:
+            return str(uuid.UUID(value))
+        except ValueError:
+            raise ValueError("must be a GUID, the client id of a managed identity") from None
+
+    @field_validator("kafka_bootstrap_servers")
+    @classmethod
+    def _bootstrap_servers(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        servers = [server.strip() for server in value.split(",")]
+        for server in servers:
+            match = _BOOTSTRAP_SERVER.fullmatch(server)
+            if match is None or not 0 < int(match["port"]) < 65536:
+                raise ValueError(f"{server!r} is not host:port (a comma-separated list)")
+        return ",".join(servers)
+
+    @field_validator("kafka_topic")
+    @classmethod
+    def _topic(cls, value: str) -> str:
+        if not _KAFKA_TOPIC.fullmatch(value):
+            raise ValueError("must be 1 to 249 of letters, digits, '.', '_' and '-'")
+        return value
+
+    @field_validator("dispatch_schedule")
+    @classmethod
+    def _ncrontab(cls, value: str) -> str:
+        fields = value.split()
+        if len(fields) != len(_CRON_FIELDS):
+            raise ValueError(
+                "must be an NCRONTAB expression of six fields: "
+                "second minute hour day month day-of-week"
+            )
+        for text, field in zip(fields, _CRON_FIELDS, strict=True):
+            _check_cron_field(text, field)
+        return " ".join(fields)
+
+    @field_validator("reminder_offsets", mode="before")
+    @classmethod
+    def _parse_offsets(cls, value: object) -> object:
+        if not isinstance(value, str):
+            return value
+        return [_iso_duration(part.strip()) for part in value.split(",") if part.strip()]
+
+    @field_validator("reminder_offsets")
+    @classmethod
+    def _distinct_positive_offsets(cls, value: tuple[timedelta, ...]) -> tuple[timedelta, ...]:
+        if any(offset <= timedelta(0) for offset in value):
+            raise ValueError("every offset must be positive")
+        if len(set(value)) != len(value):
+            raise ValueError("offsets must be distinct")
+        return tuple(sorted(value, reverse=True))
+
+    @field_validator("cosmos_endpoint", "blob_account_url")
+    @classmethod
+    def _endpoint(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        parts = urlsplit(value)
+        if parts.scheme not in ("https", "http") or not parts.hostname:
+            raise ValueError("must be an https:// URL")
+        if parts.scheme == "http" and parts.hostname not in _LOOPBACK_HOSTS:
+            raise ValueError("must use https:// (http:// only for a local emulator)")
+        if parts.username or parts.password or parts.query:
+            raise ValueError("must not carry credentials: access is by Entra ID")
+        return value
+
+    @field_validator("servicebus_namespace")
+    @classmethod
+    def _namespace(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        if not _NAMESPACE.fullmatch(value):
+            raise ValueError(
+                "must be a fully qualified namespace such as "
+                "'tsched.servicebus.windows.net', not a URL or connection string"
+            )
+        return value
+
+    @model_validator(mode="after")
+    def _credential_needs_mssql(self) -> Settings:
+        if self.database_credential and _drivername(self.database_url) != "mssql+pyodbc":
+            raise ValueError("DATABASE_CREDENTIAL applies to mssql+pyodbc DATABASE_URLs only")
+        return self
+
+
+@functools.cache
+def load_settings() -> Settings:
+    """Build the settings once per process.
+
+    Raises `pydantic.ValidationError`, naming each bad setting (never its value), when
+    a setting is invalid. Tests that change the environment call
+    `load_settings.cache_clear()`.
+    """
+    return Settings()
+
+
+def _local_settings_values(path: Path) -> dict[str, Any]:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return {}
+    try:
+        document = json.loads(text)
+    except json.JSONDecodeError as error:
+        raise ValueError(f"{path} is not valid JSON: {error}") from None
+    values = document.get("Values", {}) if isinstance(document, dict) else None
+    if not isinstance(values, dict):
+        raise ValueError(f"{path}: 'Values' must be an object")
+    return values
+
+
+def _drivername(url: SecretStr) -> str:
+    try:
+        drivername = make_url(url.get_secret_value()).drivername
+    except ArgumentError:
+        raise ValueError("is not a SQLAlchemy database URL") from None
+    if drivername not in _DRIVERS:
+        raise ValueError(f"driver {drivername!r} is not one of {', '.join(sorted(_DRIVERS))}")
+    return drivername
+
+
+def _iso_duration(text: str) -> timedelta:
+    match = _ISO_DURATION.fullmatch(text)
+    if match is None or not any(match.groupdict().values()):
+        raise ValueError(
+            f"{text!r} is not an ISO 8601 duration in weeks, days, hours, minutes, seconds"
+        )
+    return timedelta(**{unit: int(amount) for unit, amount in match.groupdict(default="0").items()})
+
+
+def _check_cron_field(text: str, field: _CronField) -> None:
+    for element in text.split(","):
+        match = _CRON_ELEMENT.fullmatch(element)
+        # A bare start with a step ("5/15") is not NCRONTAB: write "5-59/15".
+        if match is None or (match["step"] and match["start"] and not match["end"]):
+            raise ValueError(
+                f"{field.name} field {text!r}: {element!r} is not *, n, n-m, */s or n-m/s"
+            )
+        if match["step"] is not None and int(match["step"]) == 0:
+            raise ValueError(f"{field.name} field {text!r}: a step must be positive")
+        bounds = [match[part] for part in ("start", "end") if match[part] is not None]
+        values = [_cron_value(bound, field) for bound in bounds]
+        if len(values) == 2 and values[0] > values[1]:
+            raise ValueError(f"{field.name} field {text!r}: range {element!r} runs backwards")
+
+
+def _cron_value(token: str, field: _CronField) -> int:
+    if token.isdigit():
+        value = int(token)
+    elif token.upper() in field.names:
+        value = field.lowest + field.names.index(token.upper())
+    else:
+        raise ValueError(f"{field.name} field: {token!r} is not a number or a name")
+    if not field.lowest <= value <= field.highest:
+        raise ValueError(f"{field.name} field: {value} is outside {field.lowest}-{field.highest}")
+    return value
