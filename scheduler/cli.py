@@ -26,7 +26,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         return int(args.run(args))
-    except (errors.SchedulerError, pydantic.ValidationError) as error:
+    except (errors.SchedulerError, pydantic.ValidationError, OSError) as error:
         print(f"tsched: {_describe(error)}", file=sys.stderr)
         return EXIT_INVALID_INPUT
 
@@ -55,7 +55,7 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _add_output_flags(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("-n", "--count", type=int, default=6, help="executions to list")
+    parser.add_argument("-n", "--count", type=_positive, default=6, help="executions to list")
     parser.add_argument(
         "--after",
         type=datetime.fromisoformat,
@@ -215,7 +215,15 @@ def _describe(error: Exception) -> str:
             for item in error.errors()
         )
     field = getattr(error, "field", None)
-    return f"{field}: {error}" if field else str(error)
+    message = str(error)
+    return f"{field}: {message}" if field and not message.startswith(field) else message
+
+
+def _positive(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError("must be at least 1")
+    return value
 
 
 def _print_json(value: object) -> None:

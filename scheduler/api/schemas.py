@@ -7,8 +7,9 @@ dates and times are ISO 8601 / RFC 3339.
 
 from __future__ import annotations
 
+import json
 from datetime import date, datetime, time
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
@@ -169,3 +170,8 @@ class PlannedExecutionOut(_Shape):
                 for item in planned.reminders
             ],
         )
+
+
+def canonical_json(document: Any) -> str:
+    """A JSON document's canonical text (sorted keys, no spaces)."""
+    return json.dumps(document, sort_keys=True, separators=(",", ":"))

@@ -37,17 +37,18 @@ class Money:
             )
         if not amount.is_finite():
             raise errors.InvalidMoney("amount must be a finite number", field="amount")
+        # Checked before quantizing: past 28 digits `quantize` raises decimal.InvalidOperation.
+        if amount and amount.adjusted() >= MAX_INTEGER_DIGITS:
+            raise errors.InvalidMoney(
+                f"amount {amount} has more than {MAX_INTEGER_DIGITS} integer digits",
+                field="amount",
+            )
         scale = self.currency.smallest_unit
         quantized = amount.quantize(scale)
         if quantized != amount:
             raise errors.InvalidMoney(
                 f"{self.currency.code} amounts have at most "
                 f"{self.currency.minor_units} decimals, got {amount}",
-                field="amount",
-            )
-        if quantized.adjusted() >= MAX_INTEGER_DIGITS:
-            raise errors.InvalidMoney(
-                f"amount {amount} has more than {MAX_INTEGER_DIGITS} integer digits",
                 field="amount",
             )
         # -0.00 and 0.00 are the same amount; keep one spelling of it.

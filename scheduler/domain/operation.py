@@ -13,8 +13,12 @@
 from __future__ import annotations
 
 import enum
+from dataclasses import dataclass
+from datetime import date, datetime
+from uuid import UUID
 
 from scheduler.domain import errors
+from scheduler.domain.money import Money
 
 
 class OperationKind(enum.StrEnum):
@@ -80,3 +84,45 @@ def transition(
     if not can_transition(current, requested):
         raise errors.IllegalTransition(current.value, requested.value, operation_id=operation_id)
     return requested
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Operation:
+    """One execution or reminder of a schedule, as stored. A reminder carries the
+    payment's details so its notification can say what is coming."""
+
+    id: UUID
+    schedule_id: UUID
+    customer_id: str
+    kind: OperationKind
+    occurrence_index: int
+    #: "" for an execution, the ISO 8601 offset ("P3D") for a reminder.
+    reminder_offset: str
+    nominal_date: date
+    execution_date: date
+    due_at: datetime
+    status: OperationStatus
+    attempts: int
+    debit_account: str
+    credit_account: str
+    amount: Money
+    lease_owner: str | None = None
+    lease_expires_at: datetime | None = None
+    last_error_code: str | None = None
+    last_error_reason: str | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Outcome:
+    """The result of one attempt at an operation: the status it moves to, when it may be
+    claimed again (RETRY_WAIT), and why it did not succeed."""
+
+    operation: Operation
+    status: OperationStatus
+    started_at: datetime
+    finished_at: datetime
+    retry_at: datetime | None = None
+    error_code: str | None = None
+    reason: str | None = None
+    recommended_action: str | None = None
+    gateway_reference: str | None = None

@@ -80,7 +80,7 @@ def preview(
         start_index = found
     planned: list[PlannedExecution] = []
     for index, nominal in recurrence.dates(start_index):
-        if len(planned) == count:
+        if len(planned) >= count:  # not ==: a negative count looped forever on endless rules
             break
         execution = planned_execution(schedule, index, nominal)
         if after is None or execution.due_at > after:

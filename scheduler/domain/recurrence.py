@@ -145,6 +145,11 @@ class Recurrence:
         days = sorted(self.weekdays or {self.start.isoweekday()})
         monday = self.start - timedelta(days=self.start.weekday())
         first_week = [d for d in days if d >= self.start.isoweekday()]
+        if not first_week:
+            # The start is past every chosen weekday of its week: the first payment is the
+            # first chosen day after it, and the interval counts from that week.
+            monday += timedelta(weeks=1)
+            first_week = days
         if index < len(first_week):
             return monday + timedelta(days=first_week[index] - 1)
         weeks, position = divmod(index - len(first_week), len(days))

@@ -17,7 +17,8 @@ from datetime import datetime, timedelta, tzinfo
 from scheduler.domain import errors, localtime
 
 _DURATION = re.compile(
-    r"P(?:(?P<weeks>\d+)W)?(?:(?P<days>\d+)D)?(?:T(?:(?P<hours>\d+)H)?(?:(?P<minutes>\d+)M)?)?"
+    r"P(?:(?P<weeks>[0-9]+)W)?(?:(?P<days>[0-9]+)D)?"
+    r"(?:T(?:(?P<hours>[0-9]+)H)?(?:(?P<minutes>[0-9]+)M)?)?"
 )
 
 #: Reminders further ahead than this are not reminders any more.
@@ -45,17 +46,16 @@ class ReminderOffset:
                 field="reminders",
             )
         parts = {name: int(value or 0) for name, value in match.groupdict().items()}
-        offset = cls(
-            days=parts["weeks"] * 7 + parts["days"],
-            elapsed=timedelta(hours=parts["hours"], minutes=parts["minutes"]),
-        )
-        if not timedelta(0) < offset.nominal_length <= MAX_OFFSET:
+        days = parts["weeks"] * 7 + parts["days"]
+        # Bounded in whole minutes first: timedelta overflows on "P9999999999D".
+        minutes = (days * 24 + parts["hours"]) * 60 + parts["minutes"]
+        if not 0 < minutes <= MAX_OFFSET // timedelta(minutes=1):
             raise errors.InvalidReminder(
                 f"a reminder is due between 1 minute and {MAX_OFFSET.days} days before, "
                 f"not {text}",
                 field="reminders",
             )
-        return offset
+        return cls(days=days, elapsed=timedelta(hours=parts["hours"], minutes=parts["minutes"]))
 
     @property
     def nominal_length(self) -> timedelta:
