@@ -1,0 +1,3 @@
+"""Adapters: one module or subpackage per technology behind a port."""
+
+__all__ = ["cloudevents", "corebanking", "kafka", "ledger", "sql"]

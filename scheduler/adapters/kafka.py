@@ -1,0 +1,262 @@
+"""The outbox relay's Kafka side: publishes stored events as CloudEvents with an
+idempotent producer and reports which ones the broker acknowledged.
+
+Delivery is at least once. `publish` returns only the outbox ids whose delivery report
+came back without error (written to every in-sync replica: ``acks=all``); everything else
+stays unpublished in the outbox and is sent again in a later round, with the same event
+id. A later copy of an event can reach the topic when:
+
+* a message was in flight when its time ran out: librdkafka reports it as timed out
+  (status "possibly persisted") although the broker may have written it;
+* the relay crashed, or its database commit failed, after the broker acknowledged;
+* two relays read the same batch (the dispatcher runs one relay at a time, so this
+  needs an overlap of two orchestrations).
+
+Consumers therefore de-duplicate by the CloudEvent `id`.
+
+What cannot happen is a message that `publish` gave up on being sent *later* by this
+producer, behind a copy the next round sent: `message.timeout.ms` is the delivery
+timeout, so librdkafka settles (delivers or fails) every message within it, and whatever
+is still queued when `publish`'s deadline passes is purged from the producer's queue
+before `publish` returns.
+
+Order: the key is the schedule id, so one schedule's events share a partition, and the
+idempotent producer keeps them in produce order within a round. If a round fails part
+way, the failed events come again in the next round, after any later event of the same
+schedule that did get through; consumers that need strict order compare the event
+`time`.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Mapping, Sequence
+from types import TracebackType
+from typing import Any, Self
+
+from confluent_kafka import KafkaError, KafkaException, Producer
+
+from scheduler.adapters import cloudevents
+from scheduler.domain.events import StoredEvent
+
+logger = logging.getLogger(__name__)
+
+#: Time librdkafka may take, after a message's timeout, to report it: it scans its
+#: queues for expired messages once a second.
+REPORT_GRACE_S = 1.5
+#: How long `produce` waits for room when the local queue is full, per attempt.
+_QUEUE_FULL_WAIT_S = 0.1
+
+#: Settings the publisher owns: its guarantees rest on them.
+_RESERVED = frozenset(
+    {
+        "bootstrap.servers",
+        "enable.idempotence",
+        "acks",
+        "request.required.acks",
+        "message.timeout.ms",
+        "delivery.timeout.ms",
+        "error_cb",
+        "logger",
+    }
+)
+
+
+class KafkaEventPublisher:
+    """`EventPublisher` writing CloudEvents (structured JSON) to one Kafka topic.
+
+    Parameters
+    ----------
+    bootstrap_servers:
+        Comma-separated ``host:port`` list.
+    topic:
+        Topic to write to; it should exist (the relay does not create it).
+    producer_config:
+        Extra librdkafka settings (TLS, SASL, ``reconnect.backoff.max.ms``, ...). The
+        settings the guarantees rest on (idempotence, ``acks``, the message timeout,
+        callbacks) are the publisher's own: giving one raises ValueError.
+    delivery_timeout_s:
+        How long a message may take to be acknowledged, retries included
+        (librdkafka ``message.timeout.ms``). `publish` returns within this plus
+        `REPORT_GRACE_S`, even with every broker down.
+
+    The message key is the schedule id (its text, UTF-8), so a schedule's events share a
+    partition; ``murmur2_random`` partitions keys as the Java client does. Headers:
+    ``content-type: application/cloudevents+json`` (structured mode of the CloudEvents
+    Kafka binding) plus ``ce_id`` and ``ce_type`` copied from the event so consumers can
+    route and de-duplicate without parsing the value; there is no ``ce_specversion``
+    header, so binding-aware readers still take the message as structured.
+
+    Not thread-safe: one relay calls `publish` at a time. Creating the publisher starts
+    librdkafka's threads but sends nothing; call `close` when done.
+    """
+
+    def __init__(
+        self,
+        bootstrap_servers: str,
+        topic: str,
+        *,
+        producer_config: Mapping[str, Any] | None = None,
+        delivery_timeout_s: float = 30.0,
+    ) -> None:
+        if not topic:
+            raise ValueError("topic must not be empty")
+        if not delivery_timeout_s > 0:
+            raise ValueError(f"delivery_timeout_s must be positive, not {delivery_timeout_s}")
+        extra = dict(producer_config or {})
+        reserved = sorted(_RESERVED.intersection(extra))
+        if reserved:
+            raise ValueError(f"producer_config may not set {', '.join(reserved)}")
+        self.topic = topic
+        self.delivery_timeout_s = delivery_timeout_s
+        self._config: dict[str, Any] = {
+            "client.id": "tsched-outbox-relay",
+            "partitioner": "murmur2_random",
+            **extra,
+            "bootstrap.servers": bootstrap_servers,
+            "enable.idempotence": True,
+            "acks": "all",
+            "message.timeout.ms": max(1, round(delivery_timeout_s * 1000)),
+            "error_cb": self._on_error,
+            "logger": logger,
+        }
+        self._fatal: KafkaError | None = None
+        self._producer: Any = Producer(self._config)
+        self._closed = False
+
+    def publish(self, events: Sequence[StoredEvent]) -> list[int]:
+        """Send `events` and wait, up to the delivery timeout plus `REPORT_GRACE_S`,
+        for the broker's acknowledgements. Returns the outbox ids acknowledged without
+        error, in the order given; the others are not delivered as far as we know and
+        must be sent again later (see the module docstring for when that duplicates)."""
+        if self._closed:
+            raise RuntimeError("publish() after close()")
+        if not events:
+            return []
+        if self._fatal is not None:
+            self._replace_producer()
+        producer = self._producer
+        deadline = time.monotonic() + self.delivery_timeout_s + REPORT_GRACE_S
+        # Written by delivery callbacks, which run inside poll/flush on this thread. Each
+        # round has its own dict, so a late report for an earlier round is ignored.
+        confirmed: set[int] = set()
+        failures: dict[str, int] = {}
+
+        def report(outbox_id: int) -> Any:
+            def on_delivery(error: KafkaError | None, _message: Any) -> None:
+                if error is None:
+                    confirmed.add(outbox_id)
+                else:
+                    name = error.name()
+                    failures[name] = failures.get(name, 0) + 1
+
+            return on_delivery
+
+        produced = self._produce_all(producer, events, report, deadline)
+        remaining = int(producer.flush(max(0.0, deadline - time.monotonic())))
+        if remaining:
+            # Never leave a message we gave up on to be sent after the next round's copy.
+            producer.purge(in_queue=True, in_flight=False)
+            producer.poll(0)
+        acknowledged = [stored.outbox_id for stored in events if stored.outbox_id in confirmed]
+        if len(acknowledged) < len(events):
+            logger.warning(
+                "kafka acknowledged %s of %s events; the rest stay in the outbox",
+                len(acknowledged),
+                len(events),
+                extra={
+                    "topic": self.topic,
+                    "not_produced": len(events) - produced,
+                    "unsettled": remaining,
+                    "failures": failures,
+                },
+            )
+        return acknowledged
+
+    def _produce_all(
+        self, producer: Any, events: Sequence[StoredEvent], report: Any, deadline: float
+    ) -> int:
+        """Hand `events` to librdkafka in order; returns how many it took. Stops at the
+        first one it cannot take (queue full past the deadline, fatal error), since
+        producing later events of the same schedule would put them out of order."""
+        for count, stored in enumerate(events):
+            event = stored.event
+            while True:
+                try:
+                    producer.produce(
+                        self.topic,
+                        key=str(event.schedule_id).encode("utf-8"),
+                        value=cloudevents.encode(event),
+                        headers=[
+                            ("content-type", cloudevents.CONTENT_TYPE.encode("ascii")),
+                            ("ce_id", str(event.event_id).encode("ascii")),
+                            ("ce_type", event.type.value.encode("ascii")),
+                        ],
+                        on_delivery=report(stored.outbox_id),
+                    )
+                    break
+                except BufferError:
+                    if time.monotonic() >= deadline:
+                        return count
+                    producer.poll(_QUEUE_FULL_WAIT_S)
+                except KafkaException as exc:
+                    error = exc.args[0] if exc.args else None
+                    if isinstance(error, KafkaError) and error.fatal():
+                        self._fatal = error
+                    logger.warning(
+                        "kafka refused event %s: %s",
+                        event.event_id,
+                        exc,
+                        extra={"topic": self.topic},
+                    )
+                    return count
+            producer.poll(0)
+        return len(events)
+
+    def _on_error(self, error: KafkaError) -> None:
+        # Global errors (all brokers down, authentication): librdkafka retries on its own
+        # and has logged the details; `publish` warns about what was not delivered. Only a
+        # fatal error (the idempotent producer lost its guarantees) needs a new producer.
+        if error.fatal():
+            self._fatal = error
+            logger.error("kafka producer failed fatally: %s", error, extra={"topic": self.topic})
+        else:
+            logger.info("kafka: %s", error, extra={"topic": self.topic})
+
+    def _replace_producer(self) -> None:
+        """Drop a producer that hit a fatal error (its messages all fail) for a new one."""
+        logger.warning(
+            "replacing the kafka producer after a fatal error: %s",
+            self._fatal,
+            extra={"topic": self.topic},
+        )
+        old = self._producer
+        old.purge(in_queue=True, in_flight=True)
+        old.poll(0)
+        self._producer = Producer(self._config)
+        self._fatal = None
+
+    def close(self, timeout_s: float | None = None) -> None:
+        """Wait up to `timeout_s` (default: the delivery timeout) for messages still
+        held, drop the rest from the queue, and release the producer. Idempotent."""
+        if self._closed:
+            return
+        self._closed = True
+        producer = self._producer
+        wait = self.delivery_timeout_s if timeout_s is None else timeout_s
+        if producer.flush(wait):
+            producer.purge(in_queue=True, in_flight=True)
+            producer.poll(0)
+        producer.close()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()

@@ -1,0 +1,163 @@
+"""The audit trail in SQL: `SqlAuditRepository`, the `AuditRepository` port.
+
+Writers only INSERT into `audit_record` (the sequence number comes from the database), so
+they never touch a shared row. The sealer reads unsealed records, stores a block and
+stamps the records with its number; the block's primary key is what makes two racing
+sealers safe: the second insert of a block number fails.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import sqlalchemy as sa
+
+from scheduler.adapters.sql import tables
+from scheduler.domain.audit import AuditBlock, AuditEntry, AuditRecord
+from scheduler.service import seal_audit
+
+#: Seqs per UPDATE when stamping records: SQL Server takes at most 2,100 parameters.
+STAMP_CHUNK = 1000
+
+_record = tables.audit_record
+_block = tables.audit_block
+
+
+class SqlAuditRepository:
+    """The audit trail on one connection, inside the caller's transaction."""
+
+    def __init__(self, connection: sa.Connection) -> None:
+        self._connection = connection
+
+    def append(self, entries: Sequence[AuditEntry]) -> None:
+        """Insert one unsealed record per entry, in order (one executemany)."""
+        if not entries:
+            return
+        self._connection.execute(sa.insert(_record), [_entry_row(entry) for entry in entries])
+
+    def unsealed(self, limit: int) -> list[AuditRecord]:
+        """Up to `limit` records with no block yet, lowest seq first. Records of
+        transactions still open are invisible here and get sealed in a later block."""
+        rows = self._connection.execute(
+            sa.select(_record)
+            .where(_record.c.block_no.is_(None))
+            .order_by(_record.c.seq)
+            .limit(limit)
+        )
+        return [_to_record(row) for row in rows.mappings()]
+
+    def last_block(self) -> AuditBlock | None:
+        """The block with the highest number, if any."""
+        row = (
+            self._connection.execute(sa.select(_block).order_by(_block.c.block_no.desc()).limit(1))
+            .mappings()
+            .first()
+        )
+        return None if row is None else _to_block(row)
+
+    def add_block(self, block: AuditBlock, seqs: Sequence[int]) -> None:
+        """Insert `block`, then stamp the records `seqs` with its number.
+
+        Raises `seal_audit.LostSealRace` when another sealer stored this block number
+        first (the primary key) or sealed any of these records first (fewer rows stamped
+        than `seqs`); the caller's transaction must then be rolled back."""
+        if len(set(seqs)) != len(seqs):
+            raise ValueError("a record is sealed once: seqs must be distinct")
+        try:
+            self._connection.execute(sa.insert(_block), _block_row(block))
+        except sa.exc.IntegrityError as error:
+            raise seal_audit.LostSealRace(block_no=block.block_no) from error
+        stamped = 0
+        for start in range(0, len(seqs), STAMP_CHUNK):
+            chunk = list(seqs[start : start + STAMP_CHUNK])
+            result = self._connection.execute(
+                sa.update(_record)
+                .where(_record.c.seq.in_(chunk), _record.c.block_no.is_(None))
+                .values(block_no=block.block_no)
+            )
+            stamped += result.rowcount
+        if stamped != len(seqs):
+            raise seal_audit.LostSealRace(
+                block_no=block.block_no, expected=len(seqs), stamped=stamped
+            )
+
+    def blocks(self, after_block_no: int, limit: int) -> list[AuditBlock]:
+        """Up to `limit` blocks numbered above `after_block_no`, in number order."""
+        rows = self._connection.execute(
+            sa.select(_block)
+            .where(_block.c.block_no > after_block_no)
+            .order_by(_block.c.block_no)
+            .limit(limit)
+        )
+        return [_to_block(row) for row in rows.mappings()]
+
+    def records_in_block(self, block_no: int) -> list[AuditRecord]:
+        """The records stamped with `block_no`, lowest seq first."""
+        rows = self._connection.execute(
+            sa.select(_record).where(_record.c.block_no == block_no).order_by(_record.c.seq)
+        )
+        return [_to_record(row) for row in rows.mappings()]
+
+    def count_unsealed(self) -> int:
+        """How many visible records have no block yet."""
+        count = self._connection.scalar(
+            sa.select(sa.func.count()).select_from(_record).where(_record.c.block_no.is_(None))
+        )
+        return int(count or 0)
+
+
+def _entry_row(entry: AuditEntry) -> dict[str, Any]:
+    return {
+        "occurred_at": entry.occurred_at,
+        "actor": entry.actor,
+        "action": entry.action,
+        "subject_type": entry.subject_type,
+        "subject_id": entry.subject_id,
+        "customer_id": entry.customer_id,
+        "correlation_id": entry.correlation_id,
+        "details": entry.details,
+    }
+
+
+def _to_record(row: sa.RowMapping) -> AuditRecord:
+    return AuditRecord(
+        seq=row["seq"],
+        block_no=row["block_no"],
+        entry=AuditEntry(
+            occurred_at=row["occurred_at"],
+            actor=row["actor"],
+            action=row["action"],
+            subject_type=row["subject_type"],
+            subject_id=row["subject_id"],
+            customer_id=row["customer_id"],
+            correlation_id=row["correlation_id"],
+            details=row["details"],
+        ),
+    )
+
+
+def _block_row(block: AuditBlock) -> dict[str, Any]:
+    return {
+        "block_no": block.block_no,
+        "sealed_at": block.sealed_at,
+        "record_count": block.record_count,
+        "first_seq": block.first_seq,
+        "last_seq": block.last_seq,
+        "records_digest": block.records_digest,
+        "previous_hash": block.previous_hash,
+        "block_hash": block.block_hash,
+    }
+
+
+def _to_block(row: sa.RowMapping) -> AuditBlock:
+    return AuditBlock(
+        block_no=row["block_no"],
+        sealed_at=row["sealed_at"],
+        record_count=row["record_count"],
+        first_seq=row["first_seq"],
+        last_seq=row["last_seq"],
+        records_digest=row["records_digest"],
+        previous_hash=row["previous_hash"],
+        block_hash=row["block_hash"],
+    )

@@ -1,0 +1,26 @@
+"""SQL Server / Azure SQL: claim through an updatable CTE with UPDLOCK, READPAST and
+ROWLOCK, the Hangfire SQL Server queue pattern.
+
+UPDLOCK takes update locks on the rows read, READPAST skips rows another transaction
+has locked (the SKIP LOCKED of SQL Server), ROWLOCK keeps the locks at row level.
+Azure SQL runs with READ_COMMITTED_SNAPSHOT on: plain reads see the last committed
+version without locking, but READPAST and UPDLOCK are locking hints that make this
+statement read and lock current rows, so two workers never claim the same row. (SQLAlchemy
+renders nothing for ``with_for_update(skip_locked=True)`` on mssql, hence raw T-SQL,
+snapshot-tested in tests/unit/adapters/sql.)
+"""
+
+#: Locks the due rows it picks (skipping rows another worker holds), leases them to
+#: :worker until :lease_until and returns them. Rows whose lease expired are due again.
+CLAIM_DUE_OPERATIONS = """
+    WITH due AS (
+        SELECT TOP (:limit) *
+        FROM operation WITH (UPDLOCK, READPAST, ROWLOCK)
+        WHERE status IN ('pending', 'retry_wait', 'claimed') AND available_at <= :now
+        ORDER BY available_at
+    )
+    UPDATE due
+    SET status = 'claimed', lease_owner = :worker, lease_expires_at = :lease_until,
+        available_at = :lease_until, attempts = attempts + 1, updated_at = :now
+    OUTPUT inserted.*
+"""

@@ -1,0 +1,123 @@
+"""Operations in SQL: materialise, claim, record outcomes, cancel."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+import sqlalchemy as sa
+
+from scheduler.adapters.sql import statements, tables
+from scheduler.domain.money import Money
+from scheduler.domain.operation import Operation, OperationKind, OperationStatus, Outcome
+
+_t = tables.operation
+_OPEN = (OperationStatus.PENDING.value, OperationStatus.RETRY_WAIT.value)
+
+
+class SqlOperationRepository:
+    """`OperationRepository` over one connection (the unit of work's transaction)."""
+
+    def __init__(self, connection: sa.Connection) -> None:
+        self._connection = connection
+
+    def add(self, operations: Sequence[Operation], at: datetime) -> None:
+        if operations:
+            self._connection.execute(_t.insert(), [_row(operation, at) for operation in operations])
+
+    def claim_due(
+        self, *, now: datetime, limit: int, worker: str, lease_until: datetime
+    ) -> list[Operation]:
+        statement = statements.claim_due_operations(self._connection.dialect.name)
+        rows = self._connection.execute(
+            statement, {"now": now, "limit": limit, "worker": worker, "lease_until": lease_until}
+        )
+        return sorted((_operation(row) for row in rows), key=lambda op: op.due_at)
+
+    def record(self, outcome: Outcome, *, worker: str) -> bool:
+        operation = outcome.operation
+        final = outcome.status is not OperationStatus.RETRY_WAIT
+        result = self._connection.execute(
+            _t.update()
+            .where(
+                _t.c.id == operation.id,
+                _t.c.status == OperationStatus.CLAIMED.value,
+                _t.c.lease_owner == worker,
+                _t.c.attempts == operation.attempts,
+            )
+            .values(
+                status=outcome.status.value,
+                # A final operation is never claimable again, whatever available_at says.
+                available_at=outcome.finished_at if final else outcome.retry_at,
+                lease_owner=None,
+                lease_expires_at=None,
+                last_error_code=outcome.error_code,
+                last_error_reason=outcome.reason,
+                updated_at=outcome.finished_at,
+            )
+        )
+        if result.rowcount > 1:
+            raise RuntimeError(f"recording operation {operation.id} changed {result.rowcount}")
+        return result.rowcount == 1
+
+    def cancel_open(self, schedule_id: UUID, at: datetime) -> list[Operation]:
+        condition = sa.and_(_t.c.schedule_id == schedule_id, _t.c.status.in_(_OPEN))
+        rows = self._connection.execute(sa.select(_t).where(condition)).all()
+        if rows:
+            self._connection.execute(
+                _t.update()
+                .where(condition)
+                .values(status=OperationStatus.CANCELLED.value, updated_at=at)
+            )
+        return [_operation(row) for row in rows]
+
+
+def _row(operation: Operation, at: datetime) -> dict[str, Any]:
+    return {
+        "id": operation.id,
+        "schedule_id": operation.schedule_id,
+        "customer_id": operation.customer_id,
+        "kind": operation.kind.value,
+        "occurrence_index": operation.occurrence_index,
+        "reminder_offset": operation.reminder_offset,
+        "nominal_date": operation.nominal_date,
+        "execution_date": operation.execution_date,
+        "due_at": operation.due_at,
+        "status": operation.status.value,
+        "available_at": operation.due_at,
+        "attempts": operation.attempts,
+        "lease_owner": None,
+        "lease_expires_at": None,
+        "debit_account": operation.debit_account,
+        "credit_account": operation.credit_account,
+        "amount": operation.amount.amount,
+        "currency": operation.amount.currency.code,
+        "last_error_code": None,
+        "last_error_reason": None,
+        "updated_at": at,
+    }
+
+
+def _operation(row: sa.Row[Any]) -> Operation:
+    return Operation(
+        id=row.id,
+        schedule_id=row.schedule_id,
+        customer_id=row.customer_id,
+        kind=OperationKind(row.kind),
+        occurrence_index=row.occurrence_index,
+        reminder_offset=row.reminder_offset,
+        nominal_date=row.nominal_date,
+        execution_date=row.execution_date,
+        due_at=row.due_at,
+        status=OperationStatus(row.status),
+        attempts=row.attempts,
+        debit_account=row.debit_account,
+        credit_account=row.credit_account,
+        amount=Money.of(row.amount, row.currency),
+        lease_owner=row.lease_owner,
+        lease_expires_at=row.lease_expires_at,
+        last_error_code=row.last_error_code,
+        last_error_reason=row.last_error_reason,
+    )

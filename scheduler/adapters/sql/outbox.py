@@ -1,0 +1,124 @@
+"""The transactional outbox in SQL: events are inserted in the transaction that caused
+them and read back, oldest first, by the relay that publishes them.
+
+A row keeps in columns what queries and the Kafka key need (`event_id`, `event_type`,
+`schedule_id`, `occurred_at`) and the rest of the event in `payload`, readable JSON:
+
+    {"schema_version": 1, "customer_id": "customer-7", "data": {"amount": "1250.00"}}
+
+`schema_version` is the events' `SCHEMA_VERSION` at the time of writing, so a later
+release can still read rows an earlier one wrote.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+
+from scheduler.adapters.sql import tables
+from scheduler.domain.events import SCHEMA_VERSION, Event, EventType, StoredEvent
+
+#: Ids per `UPDATE ... WHERE id IN (...)`: SQL Server takes at most 2,100 parameters.
+MARK_CHUNK = 1000
+
+
+def insert_events() -> sa.Insert:
+    """Insert outbox rows (run with a list of rows: one executemany). Takes no locks
+    beyond the new rows."""
+    return tables.outbox.insert()
+
+
+def select_unpublished(limit: int) -> sa.Select[Any]:
+    """Up to `limit` unpublished rows, oldest (lowest id) first: a range scan of the
+    partial index `ix_outbox_unpublished`, whose predicate the WHERE clause repeats
+    word for word so every planner picks it. Reads without locking rows: the relay
+    publishes outside any transaction, and a row published twice is acceptable."""
+    outbox = tables.outbox
+    return (
+        sa.select(
+            outbox.c.id,
+            outbox.c.event_id,
+            outbox.c.event_type,
+            outbox.c.schedule_id,
+            outbox.c.occurred_at,
+            outbox.c.payload,
+        )
+        .where(outbox.c.published_at.is_(None))
+        .order_by(outbox.c.id)
+        .limit(limit)
+    )
+
+
+def mark_published(outbox_ids: Sequence[int], at: datetime) -> sa.Update:
+    """Set `published_at` on the rows `outbox_ids` that are still unpublished (a row
+    another relay marked first keeps its time). Locks those rows until commit."""
+    outbox = tables.outbox
+    return (
+        sa.update(outbox)
+        .where(outbox.c.id.in_(outbox_ids), outbox.c.published_at.is_(None))
+        .values(published_at=at)
+    )
+
+
+def _row(event: Event) -> dict[str, Any]:
+    return {
+        "event_id": event.event_id,
+        "event_type": event.type.value,
+        "schedule_id": event.schedule_id,
+        "occurred_at": event.occurred_at,
+        "payload": {
+            "schema_version": SCHEMA_VERSION,
+            "customer_id": event.customer_id,
+            "data": event.data,
+        },
+    }
+
+
+def _stored(row: sa.Row[Any]) -> StoredEvent:
+    payload: dict[str, Any] = row.payload
+    return StoredEvent(
+        outbox_id=row.id,
+        event=Event(
+            event_id=row.event_id,
+            type=EventType(row.event_type),
+            schedule_id=row.schedule_id,
+            customer_id=payload["customer_id"],
+            occurred_at=row.occurred_at,
+            data=payload["data"],
+        ),
+    )
+
+
+class SqlOutboxRepository:
+    """`OutboxRepository` over one connection (the unit of work's transaction).
+
+    Events round-trip exactly, with `occurred_at` returned in UTC (the same instant).
+    `data` must be JSON-ready, as `Event` requires: a `Decimal` or a `datetime`
+    in it makes `add` raise instead of being stored in some other form.
+    """
+
+    def __init__(self, connection: sa.Connection) -> None:
+        self._connection = connection
+
+    def add(self, events: Sequence[Event]) -> None:
+        """Store `events`, in order: their outbox ids increase in the order given."""
+        if not events:
+            return
+        self._connection.execute(insert_events(), [_row(event) for event in events])
+
+    def unpublished(self, limit: int) -> list[StoredEvent]:
+        """Up to `limit` (>= 1) unpublished events, oldest first."""
+        if limit < 1:
+            raise ValueError(f"limit must be at least 1, not {limit}")
+        rows = self._connection.execute(select_unpublished(limit))
+        return [_stored(row) for row in rows]
+
+    def mark_published(self, outbox_ids: Sequence[int], at: datetime) -> None:
+        """Record that the events `outbox_ids` were delivered at `at`; ids already
+        marked keep their first time, unknown ids are ignored."""
+        ids = list(outbox_ids)
+        for start in range(0, len(ids), MARK_CHUNK):
+            self._connection.execute(mark_published(ids[start : start + MARK_CHUNK], at))

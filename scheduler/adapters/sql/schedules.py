@@ -1,0 +1,125 @@
+"""Schedules in SQL: the channel's JSON document plus the columns queries filter on."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Sequence
+from datetime import datetime
+from functools import lru_cache
+from typing import Any
+from uuid import UUID
+
+import sqlalchemy as sa
+
+from scheduler.adapters.sql import tables
+from scheduler.api import schemas
+from scheduler.domain.schedule import Schedule, ScheduleStatus
+from scheduler.ports import StoredSchedule
+
+#: Version of the stored `definition` document (schemas.ScheduleIn).
+DEFINITION_VERSION = 1
+
+_t = tables.schedule
+
+
+class SqlScheduleRepository:
+    """`ScheduleRepository` over one connection (the unit of work's transaction)."""
+
+    def __init__(self, connection: sa.Connection) -> None:
+        self._connection = connection
+
+    def add(self, stored: StoredSchedule, definition: dict[str, Any], at: datetime) -> None:
+        schedule = stored.schedule
+        self._connection.execute(
+            _t.insert().values(
+                id=schedule.id,
+                customer_id=schedule.customer_id,
+                kind=schedule.kind.value,
+                status=schedule.status.value,
+                purpose=schedule.purpose.value,
+                debit_account=schedule.debit_account,
+                credit_account=schedule.credit_account,
+                amount=schedule.amount.amount,
+                currency=schedule.amount.currency.code,
+                time_zone=schedule.recurrence.time_zone,
+                definition=definition,
+                definition_version=DEFINITION_VERSION,
+                next_index=stored.next_index,
+                channel=stored.channel,
+                created_at=schedule.created_at,
+                updated_at=at,
+                version=schedule.version,
+            )
+        )
+
+    def get_many(self, schedule_ids: Sequence[UUID]) -> dict[UUID, StoredSchedule]:
+        if not schedule_ids:
+            return {}
+        rows = self._connection.execute(
+            sa.select(
+                _t.c.id,
+                _t.c.customer_id,
+                _t.c.status,
+                _t.c.version,
+                _t.c.created_at,
+                _t.c.definition,
+                _t.c.next_index,
+                _t.c.channel,
+            ).where(_t.c.id.in_(set(schedule_ids)))
+        )
+        return {
+            row.id: StoredSchedule(
+                schedule=dataclasses.replace(
+                    _parsed(row.id, row.version, row.customer_id, row.created_at, row.definition),
+                    status=ScheduleStatus(row.status),
+                    version=row.version,
+                ),
+                next_index=row.next_index,
+                channel=row.channel,
+            )
+            for row in rows
+        }
+
+    def update_status(
+        self, schedule_id: UUID, status: ScheduleStatus, *, expected_version: int, at: datetime
+    ) -> bool:
+        result = self._connection.execute(
+            _t.update()
+            .where(_t.c.id == schedule_id, _t.c.version == expected_version)
+            .values(status=status.value, version=expected_version + 1, updated_at=at)
+        )
+        return _exactly_one(result.rowcount)
+
+    def advance(self, schedule_id: UUID, *, from_index: int, to_index: int | None) -> bool:
+        result = self._connection.execute(
+            _t.update()
+            .where(_t.c.id == schedule_id, _t.c.next_index == from_index)
+            .values(next_index=to_index)
+        )
+        return _exactly_one(result.rowcount)
+
+
+def _exactly_one(rowcount: int) -> bool:
+    if rowcount > 1:
+        raise RuntimeError(f"a statement meant for one schedule changed {rowcount}")
+    return rowcount == 1
+
+
+def _parsed(
+    schedule_id: UUID, version: int, customer_id: str, created_at: datetime, definition: Any
+) -> Schedule:
+    # Parsing a definition validates its recurrence and calendar; the dispatcher would
+    # otherwise repeat that for every operation of the schedule.
+    return _parse_cached(
+        schedule_id, version, customer_id, created_at, schemas.canonical_json(definition)
+    )
+
+
+@lru_cache(maxsize=4096)
+def _parse_cached(
+    schedule_id: UUID, version: int, customer_id: str, created_at: datetime, definition: str
+) -> Schedule:
+    document = schemas.ScheduleIn.model_validate_json(definition)
+    return document.to_schedule(
+        schedule_id=schedule_id, customer_id=customer_id, created_at=created_at
+    )

@@ -1,0 +1,42 @@
+"""Every statement the store runs, by name; each docstring says what it locks.
+
+Statements whose SQL differs by database take it from `dialects/<name>.py`; the rest
+are SQLAlchemy Core expressions that compile on all three.
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+from scheduler.adapters.sql import tables
+from scheduler.adapters.sql.dialects import mssql, postgresql, sqlite
+from scheduler.adapters.sql.types import UtcDateTime
+
+_DIALECTS = {"postgresql": postgresql, "mssql": mssql, "sqlite": sqlite}
+
+
+def _dialect_sql(dialect_name: str, name: str) -> str:
+    try:
+        module = _DIALECTS[dialect_name]
+    except KeyError:
+        raise ValueError(f"unsupported database dialect {dialect_name!r}") from None
+    sql: str = getattr(module, name)
+    return sql
+
+
+def claim_due_operations(dialect_name: str) -> sa.TextualSelect:
+    """Lease up to :limit operations due at :now (pending, waiting to retry, or with an
+    expired lease) to :worker until :lease_until, oldest first, and return them.
+
+    Locks the claimed rows for the rest of the transaction; rows locked by another
+    worker's claim are skipped, not waited for (SQLite: the database write lock)."""
+    return (
+        sa.text(_dialect_sql(dialect_name, "CLAIM_DUE_OPERATIONS"))
+        .bindparams(
+            sa.bindparam("now", type_=UtcDateTime()),
+            sa.bindparam("lease_until", type_=UtcDateTime()),
+            sa.bindparam("limit", type_=sa.Integer()),
+            sa.bindparam("worker", type_=sa.String()),
+        )
+        .columns(*tables.operation.c)
+    )

@@ -1,0 +1,66 @@
+"""The SQL unit of work: one connection, one transaction, every repository on it."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Self
+
+import sqlalchemy as sa
+
+from scheduler.adapters.sql.audit import SqlAuditRepository
+from scheduler.adapters.sql.history import SqlHistoryRepository
+from scheduler.adapters.sql.operations import SqlOperationRepository
+from scheduler.adapters.sql.outbox import SqlOutboxRepository
+from scheduler.adapters.sql.schedules import SqlScheduleRepository
+
+
+class SqlUnitOfWork:
+    """A transaction over the store. ``with uow:`` begins it; leaving the block without
+    `commit()` rolls it back, whatever happened inside."""
+
+    schedules: SqlScheduleRepository
+    operations: SqlOperationRepository
+    history: SqlHistoryRepository
+    outbox: SqlOutboxRepository
+    audit: SqlAuditRepository
+
+    def __init__(self, engine: sa.Engine) -> None:
+        self._engine = engine
+        self._connection: sa.Connection | None = None
+        self._transaction: sa.RootTransaction | None = None
+
+    def __enter__(self) -> Self:
+        connection = self._engine.connect()
+        self._connection = connection
+        self._transaction = connection.begin()
+        self.schedules = SqlScheduleRepository(connection)
+        self.operations = SqlOperationRepository(connection)
+        self.history = SqlHistoryRepository(connection)
+        self.outbox = SqlOutboxRepository(connection)
+        self.audit = SqlAuditRepository(connection)
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        try:
+            if self._transaction is not None and self._transaction.is_active:
+                self._transaction.rollback()
+        finally:
+            if self._connection is not None:
+                self._connection.close()
+            self._connection = None
+            self._transaction = None
+
+    def commit(self) -> None:
+        """Make the transaction's changes durable."""
+        if self._transaction is None:
+            raise RuntimeError("commit() outside a `with` block")
+        self._transaction.commit()
+
+    @contextmanager
+    def savepoint(self) -> Iterator[None]:
+        """A nested transaction: an exception inside undoes only what the block did."""
+        if self._connection is None:
+            raise RuntimeError("savepoint() outside a `with` block")
+        with self._connection.begin_nested():
+            yield

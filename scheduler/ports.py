@@ -1,0 +1,222 @@
+"""The ports the service layer needs, as Protocols. Adapters implement them; tests pass
+fakes that pass the same contract tests."""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Sequence
+from contextlib import AbstractContextManager
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Protocol, Self
+from uuid import UUID
+
+from scheduler.domain.audit import AuditBlock, AuditEntry, AuditRecord
+from scheduler.domain.events import Event, StoredEvent
+from scheduler.domain.money import Money
+from scheduler.domain.operation import Operation, Outcome
+from scheduler.domain.schedule import Schedule, ScheduleStatus
+
+
+class Clock(Protocol):
+    """Where the time comes from (an accelerated clock in demos, a settable one in tests)."""
+
+    def now(self) -> datetime:
+        """The current instant, timezone-aware, in UTC."""
+        ...
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TransferRequest:
+    """Move `amount` from `debit_account` to `credit_account`, once.
+
+    `idempotency_key` is the operation id: a gateway given the same key again returns
+    the result of the first successful transfer instead of moving money twice.
+    """
+
+    idempotency_key: str
+    debit_account: str
+    credit_account: str
+    amount: Money
+    reference: str
+
+
+class TransferOutcome(enum.StrEnum):
+    """What a gateway says happened to a transfer."""
+
+    #: The money moved (now, or by an earlier request with the same key).
+    BOOKED = "booked"
+    #: Declined for a business reason that may change (insufficient funds).
+    DECLINED_RETRYABLE = "declined_retryable"
+    #: Declined for a reason retrying cannot fix (closed account, currency mismatch).
+    REJECTED = "rejected"
+    #: The gateway could not answer (timeout, 5xx, connection lost): the money may or
+    #: may not have moved; retrying with the same key is safe.
+    UNAVAILABLE = "unavailable"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TransferResult:
+    """A gateway's answer. `reference` is the booking id when BOOKED; `code` and
+    `reason` say why otherwise (stable codes such as "insufficient_funds")."""
+
+    outcome: TransferOutcome
+    reference: str | None = None
+    code: str | None = None
+    reason: str | None = None
+
+
+class PaymentGateway(Protocol):
+    """The system that moves the money: the embedded ledger or core banking."""
+
+    def transfer_many(self, requests: Sequence[TransferRequest]) -> list[TransferResult]:
+        """Execute each request, idempotently by its key; one result per request, in
+        order. A failure of one request never affects another's result. Must not raise
+        for a single transfer's failure: report it as that transfer's result."""
+        ...
+
+
+class OutboxRepository(Protocol):
+    """Events waiting to be published, written in the same transaction as the change."""
+
+    def add(self, events: Sequence[Event]) -> None:
+        """Store `events` for publishing once the transaction commits."""
+        ...
+
+    def unpublished(self, limit: int) -> list[StoredEvent]:
+        """Up to `limit` unpublished events, oldest first."""
+        ...
+
+    def mark_published(self, outbox_ids: Sequence[int], at: datetime) -> None:
+        """Record that the events with these outbox ids were delivered."""
+        ...
+
+
+class AuditRepository(Protocol):
+    """The audit trail: writers append, the sealer seals, auditors verify."""
+
+    def append(self, entries: Sequence[AuditEntry]) -> None:
+        """Add records for `entries`, in order, unsealed."""
+        ...
+
+    def unsealed(self, limit: int) -> list[AuditRecord]:
+        """Up to `limit` committed records no block holds yet, in sequence order."""
+        ...
+
+    def last_block(self) -> AuditBlock | None:
+        """The newest sealed block, if any."""
+        ...
+
+    def add_block(self, block: AuditBlock, seqs: Sequence[int]) -> None:
+        """Store `block` and mark the records `seqs` as sealed in it. Fails if another
+        sealer stored a block with the same number first."""
+        ...
+
+    def blocks(self, after_block_no: int, limit: int) -> list[AuditBlock]:
+        """Up to `limit` blocks numbered after `after_block_no`, in order."""
+        ...
+
+    def records_in_block(self, block_no: int) -> list[AuditRecord]:
+        """The records sealed in block `block_no`, in sequence order."""
+        ...
+
+    def count_unsealed(self) -> int:
+        """How many committed records no block holds yet."""
+        ...
+
+
+class EventPublisher(Protocol):
+    """Delivers events to the event bus (Kafka)."""
+
+    def publish(self, events: Sequence[StoredEvent]) -> list[int]:
+        """Publish `events` and return the outbox ids whose delivery the bus confirmed.
+        Events not confirmed stay unpublished and are sent again later, with the same
+        event id, so consumers de-duplicate."""
+        ...
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class StoredSchedule:
+    """A schedule as stored: the domain object, the index of the next occurrence still
+    to be materialised (None when the sequence has ended), and its channel."""
+
+    schedule: Schedule
+    next_index: int | None
+    channel: str
+
+
+class ScheduleRepository(Protocol):
+    """Schedules, kept as the JSON document the channel sent plus query columns."""
+
+    def add(self, stored: StoredSchedule, definition: dict[str, Any], at: datetime) -> None:
+        """Insert a new schedule with the channel's `definition` document."""
+        ...
+
+    def get_many(self, schedule_ids: Sequence[UUID]) -> dict[UUID, StoredSchedule]:
+        """The schedules with these ids that exist."""
+        ...
+
+    def update_status(
+        self, schedule_id: UUID, status: ScheduleStatus, *, expected_version: int, at: datetime
+    ) -> bool:
+        """Set `status` if the stored version is `expected_version` (bumping it); False if
+        another change came first."""
+        ...
+
+    def advance(self, schedule_id: UUID, *, from_index: int, to_index: int | None) -> bool:
+        """Move next_index from `from_index` to `to_index`; False if it had moved already."""
+        ...
+
+
+class OperationRepository(Protocol):
+    """Operations: the materialised executions and reminders."""
+
+    def add(self, operations: Sequence[Operation], at: datetime) -> None:
+        """Insert new PENDING operations (their occurrence keys are unique)."""
+        ...
+
+    def claim_due(
+        self, *, now: datetime, limit: int, worker: str, lease_until: datetime
+    ) -> list[Operation]:
+        """Lease up to `limit` due operations to `worker` (see statements.claim_due_operations)."""
+        ...
+
+    def record(self, outcome: Outcome, *, worker: str) -> bool:
+        """Store `outcome` if `worker` still holds the operation's lease; False if the
+        lease was lost (another worker now owns the operation)."""
+        ...
+
+    def cancel_open(self, schedule_id: UUID, at: datetime) -> list[Operation]:
+        """Cancel the schedule's PENDING and RETRY_WAIT operations; return them."""
+        ...
+
+
+class HistoryRepository(Protocol):
+    """Every attempt at every operation (the execution history)."""
+
+    def add(self, outcomes: Sequence[Outcome], *, worker: str) -> None:
+        """Record `outcomes` as attempts."""
+        ...
+
+
+class UnitOfWork(Protocol):
+    """One transaction over the store. Leaving the `with` block without `commit()` rolls
+    everything back."""
+
+    schedules: ScheduleRepository
+    operations: OperationRepository
+    history: HistoryRepository
+    outbox: OutboxRepository
+    audit: AuditRepository
+
+    def __enter__(self) -> Self: ...
+
+    def __exit__(self, *exc_info: object) -> None: ...
+
+    def commit(self) -> None:
+        """Make the transaction's changes durable."""
+        ...
+
+    def savepoint(self) -> AbstractContextManager[None]:
+        """A nested transaction: an exception inside undoes only what the block did."""
+        ...

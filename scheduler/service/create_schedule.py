@@ -1,0 +1,68 @@
+"""Use case: save a new schedule and materialise its first occurrence."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from scheduler.domain import errors, events, plan
+from scheduler.domain.audit import AuditEntry
+from scheduler.domain.occurrence import operations_for
+from scheduler.domain.schedule import Schedule
+from scheduler.ports import Clock, StoredSchedule, UnitOfWork
+from scheduler.service import event_data
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CreateSchedule:
+    """Save `schedule`, as the channel sent it (`definition`), on behalf of `actor`."""
+
+    schedule: Schedule
+    definition: dict[str, Any]
+    channel: str
+    actor: str
+    correlation_id: str | None = None
+
+
+def create_schedule(cmd: CreateSchedule, *, uow: UnitOfWork, clock: Clock) -> StoredSchedule:
+    """Store the schedule, its first execution still in the future and that execution's
+    reminders, an audit record and a "schedule created" event, in one transaction.
+
+    Raises `InvalidSchedule` if the schedule has no execution after now."""
+    now = clock.now()
+    schedule = cmd.schedule
+    upcoming = plan.preview(schedule, 1, after=now)
+    if not upcoming:
+        raise errors.InvalidSchedule(
+            "the schedule has no execution in the future", field="start_date"
+        )
+    first = upcoming[0]
+    following = first.index + 1
+    next_index = following if schedule.recurrence.occurrence(following) is not None else None
+    stored = StoredSchedule(schedule=schedule, next_index=next_index, channel=cmd.channel)
+    with uow:
+        uow.schedules.add(stored, cmd.definition, now)
+        uow.operations.add(operations_for(schedule, first, now=now), now)
+        uow.audit.append(
+            [
+                AuditEntry(
+                    occurred_at=now,
+                    actor=cmd.actor,
+                    action="schedule.created",
+                    subject_type="schedule",
+                    subject_id=str(schedule.id),
+                    customer_id=schedule.customer_id,
+                    correlation_id=cmd.correlation_id,
+                    details={"channel": cmd.channel, "definition": cmd.definition},
+                )
+            ]
+        )
+        uow.outbox.add(
+            [
+                event_data.schedule_event(
+                    events.EventType.SCHEDULE_CREATED, schedule, now, first_due_at=first.due_at
+                )
+            ]
+        )
+        uow.commit()
+    return stored

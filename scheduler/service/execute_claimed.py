@@ -1,0 +1,301 @@
+"""Use case: execute operations this worker has claimed, and record what happened.
+
+1. Decide each operation that needs no money movement (reminders, paused schedules,
+   missed runs, exhausted attempts).
+2. Send the transfers to the payment gateway in one call, outside any transaction,
+   each with the operation id as idempotency key.
+3. Record every outcome with its history row, audit record, event and the schedule's
+   next occurrence: in one transaction with a savepoint per operation (``batch``), or
+   one transaction per operation (``per_operation``).
+
+A crash anywhere is safe: the lease expires, another worker claims the operation and
+asks the gateway again with the same key, which returns the first result.
+"""
+
+from __future__ import annotations
+
+import enum
+import logging
+import random
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from uuid import UUID
+
+from scheduler.domain import plan
+from scheduler.domain.audit import AuditEntry
+from scheduler.domain.events import EventType
+from scheduler.domain.occurrence import operations_for
+from scheduler.domain.operation import Operation, OperationKind, OperationStatus, Outcome
+from scheduler.domain.retry import MissedRunPolicy, RetryPolicy, recommended_action
+from scheduler.domain.schedule import ScheduleStatus
+from scheduler.ports import (
+    Clock,
+    PaymentGateway,
+    StoredSchedule,
+    TransferOutcome,
+    TransferRequest,
+    TransferResult,
+    UnitOfWork,
+)
+from scheduler.service import event_data
+
+logger = logging.getLogger(__name__)
+
+_EVENT_FOR_STATUS = {
+    OperationStatus.SUCCEEDED: EventType.EXECUTION_SUCCEEDED,
+    OperationStatus.RETRY_WAIT: EventType.EXECUTION_RETRY_SCHEDULED,
+    OperationStatus.FAILED: EventType.EXECUTION_FAILED,
+    OperationStatus.DEAD: EventType.OPERATION_DEAD,
+    OperationStatus.SKIPPED: EventType.OPERATION_SKIPPED,
+}
+
+
+class TransactionMode(enum.StrEnum):
+    """How outcomes are committed (DESIGN.md §3, Throughput)."""
+
+    BATCH = "batch"
+    PER_OPERATION = "per_operation"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Dispatch:
+    """What executing needs besides the operations: where to record, whom to pay through,
+    and the policies."""
+
+    uow_factory: Callable[[], UnitOfWork]
+    gateway: PaymentGateway
+    clock: Clock
+    worker: str
+    retry: RetryPolicy = field(default_factory=RetryPolicy)
+    missed: MissedRunPolicy = field(default_factory=MissedRunPolicy)
+    rng: random.Random = field(default_factory=random.Random)
+    mode: TransactionMode = TransactionMode.BATCH
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ExecutionReport:
+    """How many outcomes were recorded, by status, and how many leases were lost."""
+
+    recorded: dict[OperationStatus, int]
+    lost_leases: int
+    errors: int
+
+
+def execute_claimed(operations: Sequence[Operation], dispatch: Dispatch) -> ExecutionReport:
+    """Execute and record `operations` (claimed by `dispatch.worker`)."""
+    if not operations:
+        return ExecutionReport(recorded={}, lost_leases=0, errors=0)
+    with dispatch.uow_factory() as uow:
+        schedules = uow.schedules.get_many(sorted({op.schedule_id for op in operations}))
+    outcomes = _decide(operations, schedules, dispatch)
+    return _record_all(outcomes, schedules, dispatch)
+
+
+def _decide(
+    operations: Sequence[Operation], schedules: dict[UUID, StoredSchedule], dispatch: Dispatch
+) -> list[Outcome]:
+    started = dispatch.clock.now()
+    decided: dict[int, Outcome] = {}
+    transfers: list[tuple[int, Operation]] = []
+    for position, operation in enumerate(operations):
+        outcome = _decide_without_gateway(operation, schedules[operation.schedule_id], dispatch)
+        if outcome is None:
+            transfers.append((position, operation))
+        else:
+            decided[position] = outcome
+    if transfers:
+        requests = [
+            TransferRequest(
+                idempotency_key=str(operation.id),
+                debit_account=operation.debit_account,
+                credit_account=operation.credit_account,
+                amount=operation.amount,
+                reference=schedules[operation.schedule_id].schedule.reference,
+            )
+            for _, operation in transfers
+        ]
+        results = dispatch.gateway.transfer_many(requests)
+        finished = dispatch.clock.now()
+        for (position, operation), result in zip(transfers, results, strict=True):
+            stored = schedules[operation.schedule_id]
+            decided[position] = _transfer_outcome(
+                operation, stored, result, dispatch, started=started, finished=finished
+            )
+    return [decided[position] for position in range(len(operations))]
+
+
+def _decide_without_gateway(
+    operation: Operation, stored: StoredSchedule, dispatch: Dispatch
+) -> Outcome | None:
+    now = dispatch.clock.now()
+
+    def outcome(
+        status: OperationStatus, code: str | None = None, reason: str | None = None
+    ) -> Outcome:
+        failed = status in (OperationStatus.FAILED, OperationStatus.DEAD)
+        return Outcome(
+            operation=operation,
+            status=status,
+            started_at=now,
+            finished_at=now,
+            error_code=code,
+            reason=reason,
+            recommended_action=recommended_action(code) if failed else None,
+        )
+
+    status = stored.schedule.status
+    reminder = operation.kind is OperationKind.REMINDER
+    if status is ScheduleStatus.PAUSED or (reminder and status is not ScheduleStatus.ACTIVE):
+        return outcome(OperationStatus.SKIPPED, f"schedule_{status.value}", "schedule not active")
+    if reminder:
+        if dispatch.missed.reminder_stale(operation.due_at, now):
+            return outcome(OperationStatus.SKIPPED, "reminder_stale", "reminder past its time")
+        return outcome(OperationStatus.SUCCEEDED)
+    if operation.attempts > dispatch.retry.max_transient_attempts:
+        return outcome(
+            OperationStatus.DEAD, "attempts_exhausted", "claimed too often without an outcome"
+        )
+    if operation.attempts == 1 and dispatch.missed.execution_missed(operation.due_at, now):
+        return outcome(
+            OperationStatus.FAILED,
+            "missed_execution_window",
+            "not executed: the scheduler reached it after the grace window",
+        )
+    return None
+
+
+def _transfer_outcome(
+    operation: Operation,
+    stored: StoredSchedule,
+    result: TransferResult,
+    dispatch: Dispatch,
+    *,
+    started: datetime,
+    finished: datetime,
+) -> Outcome:
+    retry = dispatch.retry
+    schedule = stored.schedule
+    status = OperationStatus.SUCCEEDED
+    retry_at = None
+    if result.outcome is TransferOutcome.UNAVAILABLE:
+        if operation.attempts >= retry.max_transient_attempts:
+            status = OperationStatus.DEAD
+        else:
+            status = OperationStatus.RETRY_WAIT
+            retry_at = finished + retry.transient_delay(operation.attempts, dispatch.rng)
+    elif result.outcome is TransferOutcome.DECLINED_RETRYABLE:
+        if operation.attempts >= retry.max_insufficient_funds_attempts:
+            status = OperationStatus.FAILED
+        else:
+            status = OperationStatus.RETRY_WAIT
+            retry_at = retry.next_business_morning(
+                finished, schedule.calendar, schedule.recurrence.tz
+            )
+    elif result.outcome is TransferOutcome.REJECTED:
+        status = OperationStatus.FAILED
+    failed = status in (OperationStatus.FAILED, OperationStatus.DEAD)
+    unavailable = result.outcome is TransferOutcome.UNAVAILABLE
+    code = result.code or ("gateway_unavailable" if unavailable else None)
+    return Outcome(
+        operation=operation,
+        status=status,
+        started_at=started,
+        finished_at=finished,
+        retry_at=retry_at,
+        error_code=None if status is OperationStatus.SUCCEEDED else code,
+        reason=None if status is OperationStatus.SUCCEEDED else result.reason,
+        recommended_action=recommended_action(code) if failed else None,
+        gateway_reference=result.reference,
+    )
+
+
+def _record_all(
+    outcomes: list[Outcome], schedules: dict[UUID, StoredSchedule], dispatch: Dispatch
+) -> ExecutionReport:
+    recorded: dict[OperationStatus, int] = {}
+    lost = errors = 0
+
+    def count(outcome: Outcome, won: bool) -> None:
+        nonlocal lost
+        if won:
+            recorded[outcome.status] = recorded.get(outcome.status, 0) + 1
+        else:
+            lost += 1
+
+    if dispatch.mode is TransactionMode.BATCH:
+        with dispatch.uow_factory() as uow:
+            for outcome in outcomes:
+                try:
+                    with uow.savepoint():
+                        count(outcome, _record(uow, outcome, schedules, dispatch))
+                except Exception:
+                    errors += 1
+                    logger.exception(
+                        "recording failed; the lease will expire and the operation be retried",
+                        extra={"operation_id": str(outcome.operation.id)},
+                    )
+            uow.commit()
+    else:
+        for outcome in outcomes:
+            with dispatch.uow_factory() as uow:
+                won = _record(uow, outcome, schedules, dispatch)
+                uow.commit()
+            count(outcome, won)
+    return ExecutionReport(recorded=recorded, lost_leases=lost, errors=errors)
+
+
+def _record(
+    uow: UnitOfWork,
+    outcome: Outcome,
+    schedules: dict[UUID, StoredSchedule],
+    dispatch: Dispatch,
+) -> bool:
+    operation = outcome.operation
+    if not uow.operations.record(outcome, worker=dispatch.worker):
+        return False
+    uow.history.add([outcome], worker=dispatch.worker)
+    uow.audit.append(
+        [
+            AuditEntry(
+                occurred_at=outcome.finished_at,
+                actor=f"worker:{dispatch.worker}",
+                action=f"operation.{outcome.status.value}",
+                subject_type="operation",
+                subject_id=str(operation.id),
+                customer_id=operation.customer_id,
+                details={
+                    "attempt": operation.attempts,
+                    "error_code": outcome.error_code,
+                    "gateway_reference": outcome.gateway_reference,
+                },
+            )
+        ]
+    )
+    event_type = (
+        EventType.REMINDER_DUE
+        if operation.kind is OperationKind.REMINDER and outcome.status is OperationStatus.SUCCEEDED
+        else _EVENT_FOR_STATUS[outcome.status]
+    )
+    uow.outbox.add([event_data.outcome_event(event_type, outcome)])
+    if operation.kind is OperationKind.EXECUTION:
+        _materialise_next(uow, outcome, schedules[operation.schedule_id])
+    return True
+
+
+def _materialise_next(uow: UnitOfWork, outcome: Outcome, stored: StoredSchedule) -> None:
+    """Create the occurrence after this one, once, when this one is first recorded."""
+    schedule = stored.schedule
+    following = outcome.operation.occurrence_index + 1
+    if stored.next_index != following or schedule.status is ScheduleStatus.CANCELLED:
+        return
+    nominal = schedule.recurrence.occurrence(following)
+    after = schedule.recurrence.occurrence(following + 1)
+    if not uow.schedules.advance(
+        schedule.id, from_index=following, to_index=following + 1 if after else None
+    ):
+        return
+    if nominal is not None:
+        planned = plan.planned_execution(schedule, following, nominal)
+        at = outcome.finished_at
+        uow.operations.add(operations_for(schedule, planned, now=at), at)

@@ -1,0 +1,302 @@
+"""Migrations and the audit trail on real PostgreSQL: the migrated schema is exactly
+`tables.metadata`, it downgrades cleanly, and sealing never holds up writers nor loses,
+doubles or forges a record when sealers and writers run at once."""
+
+from __future__ import annotations
+
+import threading
+import uuid
+from collections.abc import Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime, timedelta
+from types import TracebackType
+from typing import Any, Self
+
+import pytest
+import sqlalchemy as sa
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+
+from scheduler.adapters.sql import engine as sql_engine
+from scheduler.adapters.sql import migrate, tables
+from scheduler.adapters.sql.audit import SqlAuditRepository
+from scheduler.domain import audit
+from scheduler.service import seal_audit, verify_audit
+from scheduler.service.seal_audit import SealOutcome
+from scheduler.service.verify_audit import VerificationReport
+
+pytestmark = pytest.mark.integration
+
+#: Seconds a thread may take before the test fails instead of hanging.
+DEADLINE = 60.0
+START = datetime(2027, 3, 1, 9, 0, tzinfo=UTC)
+
+
+@pytest.fixture
+def database_url(postgres_url: str) -> Iterator[str]:
+    """A new, empty database of this test's own, dropped afterwards."""
+    name = f"tsched_migrations_{uuid.uuid4().hex[:12]}"
+    admin = sa.create_engine(postgres_url, isolation_level="AUTOCOMMIT", poolclass=sa.NullPool)
+    with admin.connect() as connection:
+        connection.exec_driver_sql(f'CREATE DATABASE "{name}"')
+    yield sa.make_url(postgres_url).set(database=name).render_as_string(hide_password=False)
+    with admin.connect() as connection:
+        connection.exec_driver_sql(f'DROP DATABASE "{name}" WITH (FORCE)')
+    admin.dispose()
+
+
+@pytest.fixture
+def engine(database_url: str) -> Iterator[sa.Engine]:
+    """An engine on a database migrated to head."""
+    engine = sql_engine.create_engine(database_url)
+    migrate.upgrade(engine)
+    yield engine
+    engine.dispose()
+
+
+class _Clock:
+    def now(self) -> datetime:
+        return START
+
+
+class _UnitOfWork:
+    """The audit repository on one connection and transaction; rollback unless committed."""
+
+    audit: SqlAuditRepository
+
+    def __init__(
+        self, engine: sa.Engine, repository: type[SqlAuditRepository] = SqlAuditRepository
+    ) -> None:
+        self._engine = engine
+        self._repository = repository
+
+    def __enter__(self) -> Self:
+        self._connection = self._engine.connect()
+        self._transaction = self._connection.begin()
+        self.audit = self._repository(self._connection)
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        if self._transaction.is_active:
+            self._transaction.rollback()
+        self._connection.close()
+
+    def commit(self) -> None:
+        self._transaction.commit()
+
+
+def _entry(writer: int, number: int) -> audit.AuditEntry:
+    return audit.AuditEntry(
+        occurred_at=START + timedelta(microseconds=number),
+        actor=f"worker-{writer}",
+        action="operation.executed",
+        subject_type="operation",
+        subject_id=f"{writer}:{number}",
+        customer_id="customer-1",
+        details={"writer": writer, "number": number, "amount": "10.00"},
+    )
+
+
+def _append(engine: sa.Engine, entries: Sequence[audit.AuditEntry]) -> None:
+    with _UnitOfWork(engine) as uow:
+        uow.audit.append(entries)
+        uow.commit()
+
+
+def _seal(
+    engine: sa.Engine,
+    repository: type[SqlAuditRepository] = SqlAuditRepository,
+    max_records: int = 5000,
+) -> seal_audit.SealResult:
+    return seal_audit.seal_audit(
+        uow_factory=lambda: _UnitOfWork(engine, repository),
+        clock=_Clock(),
+        max_records=max_records,
+    )
+
+
+def _verify(engine: sa.Engine) -> VerificationReport:
+    return verify_audit.verify_audit(uow=_UnitOfWork(engine), page_size=7)
+
+
+def _scalar(engine: sa.Engine, sql: str) -> Any:
+    with engine.connect() as connection:
+        return connection.execute(sa.text(sql)).scalar_one()
+
+
+# Migrations
+
+
+def test_the_migrated_schema_matches_tables_metadata_with_no_differences(
+    database_url: str,
+) -> None:
+    migrate.upgrade(database_url)
+
+    engine = sa.create_engine(database_url, poolclass=sa.NullPool)
+    with engine.connect() as connection:
+        context = MigrationContext.configure(connection, opts={"compare_type": True})
+        differences = compare_metadata(context, tables.metadata)
+        version = connection.execute(sa.text("SELECT version_num FROM alembic_version")).all()
+    engine.dispose()
+
+    assert differences == []
+    assert version == [("0001",)]
+
+
+def test_the_migrated_schema_has_exact_amounts_utc_instants_and_partial_indexes(
+    engine: sa.Engine,
+) -> None:
+    with engine.connect() as connection:
+        columns = connection.execute(
+            sa.text(
+                "SELECT table_name, column_name, data_type, numeric_precision, numeric_scale"
+                " FROM information_schema.columns WHERE table_schema = 'public'"
+                " AND column_name IN ('amount', 'due_at', 'seq', 'details', 'id')"
+                " AND table_name IN ('operation', 'audit_record')"
+                " ORDER BY table_name, column_name"
+            )
+        ).all()
+        partial = dict(
+            connection.execute(
+                sa.text(
+                    "SELECT indexname, indexdef FROM pg_indexes"
+                    " WHERE indexname IN ('ix_operation_claim', 'ix_outbox_unpublished')"
+                )
+            ).all()
+        )
+
+    assert columns == [
+        ("audit_record", "details", "json", None, None),
+        ("audit_record", "seq", "bigint", 64, 0),
+        ("operation", "amount", "numeric", 19, 4),
+        ("operation", "due_at", "timestamp with time zone", None, None),
+        ("operation", "id", "uuid", None, None),
+    ]
+    assert partial == {
+        "ix_operation_claim": (
+            "CREATE INDEX ix_operation_claim ON public.operation USING btree (available_at)"
+            " WHERE ((status)::text = ANY ((ARRAY['pending'::character varying,"
+            " 'retry_wait'::character varying, 'claimed'::character varying])::text[]))"
+        ),
+        "ix_outbox_unpublished": (
+            "CREATE INDEX ix_outbox_unpublished ON public.outbox USING btree (id)"
+            " WHERE (published_at IS NULL)"
+        ),
+    }
+
+
+def test_upgrading_an_up_to_date_database_changes_nothing(engine: sa.Engine) -> None:
+    _append(engine, [_entry(1, 1)])
+
+    migrate.upgrade(engine)
+
+    assert _scalar(engine, "SELECT count(*) FROM audit_record") == 1
+
+
+def test_downgrading_to_base_drops_every_table(engine: sa.Engine) -> None:
+    migrate.downgrade(engine, "base")
+
+    assert sa.inspect(engine).get_table_names() == ["alembic_version"]
+    assert _scalar(engine, "SELECT count(*) FROM alembic_version") == 0
+    migrate.upgrade(engine)
+    assert set(sa.inspect(engine).get_table_names()) == {"alembic_version", *tables.metadata.tables}
+
+
+# The audit trail under concurrency
+
+
+def test_writers_and_a_sealer_running_at_once_seal_every_record_exactly_once(
+    engine: sa.Engine,
+) -> None:
+    writers, transactions, per_transaction = 4, 40, 5
+    writers_done = threading.Event()
+    outcomes: list[SealOutcome] = []
+
+    def write(writer: int) -> None:
+        for transaction in range(transactions):
+            first = transaction * per_transaction
+            _append(engine, [_entry(writer, first + i) for i in range(per_transaction)])
+
+    def seal() -> None:
+        # Seal in small blocks while the writers run, then until nothing is left.
+        while True:
+            finished = writers_done.is_set()
+            result = _seal(engine, max_records=23)
+            outcomes.append(result.outcome)
+            if finished and result.outcome is SealOutcome.NOTHING_TO_SEAL:
+                return
+
+    with ThreadPoolExecutor(max_workers=writers + 1) as pool:
+        sealer = pool.submit(seal)
+        writing = [pool.submit(write, writer) for writer in range(writers)]
+        for future in writing:
+            future.result(timeout=DEADLINE)
+        writers_done.set()
+        sealer.result(timeout=DEADLINE)
+
+    total = writers * transactions * per_transaction
+    assert _verify(engine) == VerificationReport(
+        blocks_checked=outcomes.count(SealOutcome.SEALED),
+        records_checked=total,
+        unsealed_records=0,
+    )
+    assert outcomes.count(SealOutcome.SEALED) >= total // 23
+    assert SealOutcome.LOST_RACE not in outcomes
+    assert _scalar(engine, "SELECT count(*) FROM audit_record") == total
+    assert _scalar(engine, "SELECT count(DISTINCT subject_id) FROM audit_record") == total
+    assert _scalar(engine, "SELECT count(*) FROM audit_record WHERE block_no IS NULL") == 0
+    assert _scalar(engine, "SELECT sum(record_count) FROM audit_block") == total
+
+
+def test_a_writer_commits_while_a_sealer_holds_its_block_uncommitted(engine: sa.Engine) -> None:
+    _append(engine, [_entry(1, number) for number in range(3)])
+
+    with _UnitOfWork(engine) as sealer, ThreadPoolExecutor(max_workers=1) as pool:
+        records = sealer.audit.unsealed(100)
+        block = audit.seal(records, block_no=1, previous_hash=audit.GENESIS_HASH, sealed_at=START)
+        sealer.audit.add_block(block, [record.seq for record in records])
+        # The sealer now holds block 1 and its records' rows; a writer must not care.
+        pool.submit(_append, engine, [_entry(2, number) for number in range(4)]).result(
+            timeout=DEADLINE
+        )
+        sealer.commit()
+
+    assert _verify(engine) == VerificationReport(
+        blocks_checked=1, records_checked=3, unsealed_records=4
+    )
+
+
+def test_two_sealers_racing_for_the_same_block_one_wins_and_the_other_changes_nothing(
+    engine: sa.Engine,
+) -> None:
+    _append(engine, [_entry(1, number) for number in range(10)])
+    both_read = threading.Barrier(2, timeout=DEADLINE)
+
+    class _MeetBeforeAdding(SqlAuditRepository):
+        """Holds each sealer after it read the chain head and the records, so both
+        build block 1 from the same state before either stores it."""
+
+        def add_block(self, block: audit.AuditBlock, seqs: Sequence[int]) -> None:
+            both_read.wait()
+            super().add_block(block, seqs)
+
+    def race() -> seal_audit.SealResult:
+        return _seal(engine, _MeetBeforeAdding)
+
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        racers = [pool.submit(race), pool.submit(race)]
+        results = [racer.result(timeout=DEADLINE) for racer in racers]
+
+    assert sorted(result.outcome for result in results) == [
+        SealOutcome.LOST_RACE,
+        SealOutcome.SEALED,
+    ]
+    assert _verify(engine) == VerificationReport(
+        blocks_checked=1, records_checked=10, unsealed_records=0
+    )
+    assert _scalar(engine, "SELECT count(*) FROM audit_block") == 1

@@ -1,0 +1,222 @@
+BEGIN TRANSACTION;
+
+CREATE TABLE alembic_version (
+    version_num VARCHAR(32) NOT NULL,
+    CONSTRAINT alembic_version_pkc PRIMARY KEY (version_num)
+);
+
+GO
+
+-- Running upgrade  -> 0001
+
+CREATE TABLE schedule (
+    id UNIQUEIDENTIFIER NOT NULL,
+    customer_id VARCHAR(64) NOT NULL,
+    kind VARCHAR(32) NOT NULL,
+    status VARCHAR(16) NOT NULL,
+    purpose VARCHAR(32) NOT NULL,
+    debit_account VARCHAR(34) NOT NULL,
+    credit_account VARCHAR(34) NOT NULL,
+    amount NUMERIC(19, 4) NOT NULL,
+    currency VARCHAR(3) NOT NULL,
+    time_zone VARCHAR(64) NOT NULL,
+    definition NVARCHAR(max) NOT NULL,
+    definition_version INTEGER NOT NULL,
+    next_index INTEGER NULL,
+    channel VARCHAR(32) NOT NULL,
+    created_at DATETIME2(6) NOT NULL,
+    updated_at DATETIME2(6) NOT NULL,
+    version INTEGER NOT NULL,
+    CONSTRAINT pk_schedule PRIMARY KEY (id)
+);
+
+GO
+
+CREATE INDEX ix_schedule_customer_id_status_created_at ON schedule (customer_id, status, created_at);
+
+GO
+
+CREATE TABLE operation (
+    id UNIQUEIDENTIFIER NOT NULL,
+    schedule_id UNIQUEIDENTIFIER NOT NULL,
+    customer_id VARCHAR(64) NOT NULL,
+    kind VARCHAR(16) NOT NULL,
+    occurrence_index INTEGER NOT NULL,
+    reminder_offset VARCHAR(16) NOT NULL,
+    nominal_date DATE NOT NULL,
+    execution_date DATE NOT NULL,
+    due_at DATETIME2(6) NOT NULL,
+    status VARCHAR(16) NOT NULL,
+    available_at DATETIME2(6) NOT NULL,
+    attempts INTEGER NOT NULL,
+    lease_owner VARCHAR(64) NULL,
+    lease_expires_at DATETIME2(6) NULL,
+    debit_account VARCHAR(34) NOT NULL,
+    credit_account VARCHAR(34) NOT NULL,
+    amount NUMERIC(19, 4) NOT NULL,
+    currency VARCHAR(3) NOT NULL,
+    last_error_code VARCHAR(64) NULL,
+    last_error_reason VARCHAR(400) NULL,
+    updated_at DATETIME2(6) NOT NULL,
+    CONSTRAINT pk_operation PRIMARY KEY (id),
+    CONSTRAINT uq_operation_occurrence UNIQUE (schedule_id, occurrence_index, kind, reminder_offset),
+    CONSTRAINT fk_operation_schedule_id_schedule FOREIGN KEY(schedule_id) REFERENCES schedule (id)
+);
+
+GO
+
+CREATE INDEX ix_operation_claim ON operation (available_at) WHERE status IN ('pending', 'retry_wait', 'claimed');
+
+GO
+
+CREATE INDEX ix_operation_customer_id_status ON operation (customer_id, status);
+
+GO
+
+CREATE TABLE execution_attempt (
+    id BIGINT NOT NULL IDENTITY,
+    operation_id UNIQUEIDENTIFIER NOT NULL,
+    schedule_id UNIQUEIDENTIFIER NOT NULL,
+    customer_id VARCHAR(64) NOT NULL,
+    kind VARCHAR(16) NOT NULL,
+    attempt INTEGER NOT NULL,
+    worker VARCHAR(64) NOT NULL,
+    due_at DATETIME2(6) NOT NULL,
+    started_at DATETIME2(6) NOT NULL,
+    finished_at DATETIME2(6) NOT NULL,
+    outcome VARCHAR(16) NOT NULL,
+    error_code VARCHAR(64) NULL,
+    reason VARCHAR(400) NULL,
+    recommended_action VARCHAR(400) NULL,
+    gateway_reference VARCHAR(64) NULL,
+    debit_account VARCHAR(34) NOT NULL,
+    credit_account VARCHAR(34) NOT NULL,
+    amount NUMERIC(19, 4) NOT NULL,
+    currency VARCHAR(3) NOT NULL,
+    CONSTRAINT pk_execution_attempt PRIMARY KEY (id),
+    CONSTRAINT uq_execution_attempt_operation_id_attempt UNIQUE (operation_id, attempt),
+    CONSTRAINT fk_execution_attempt_operation_id_operation FOREIGN KEY(operation_id) REFERENCES operation (id)
+);
+
+GO
+
+CREATE INDEX ix_execution_attempt_customer_id_finished_at ON execution_attempt (customer_id, finished_at);
+
+GO
+
+CREATE INDEX ix_execution_attempt_schedule_id_finished_at ON execution_attempt (schedule_id, finished_at);
+
+GO
+
+CREATE TABLE outbox (
+    id BIGINT NOT NULL IDENTITY,
+    event_id UNIQUEIDENTIFIER NOT NULL,
+    event_type VARCHAR(96) NOT NULL,
+    schedule_id UNIQUEIDENTIFIER NOT NULL,
+    occurred_at DATETIME2(6) NOT NULL,
+    payload NVARCHAR(max) NOT NULL,
+    published_at DATETIME2(6) NULL,
+    CONSTRAINT pk_outbox PRIMARY KEY (id),
+    CONSTRAINT uq_outbox_event_id UNIQUE (event_id)
+);
+
+GO
+
+CREATE INDEX ix_outbox_unpublished ON outbox (id) WHERE published_at IS NULL;
+
+GO
+
+CREATE TABLE audit_record (
+    seq BIGINT NOT NULL IDENTITY,
+    occurred_at DATETIME2(6) NOT NULL,
+    actor VARCHAR(128) NOT NULL,
+    action VARCHAR(64) NOT NULL,
+    subject_type VARCHAR(32) NOT NULL,
+    subject_id VARCHAR(64) NOT NULL,
+    customer_id VARCHAR(64) NULL,
+    correlation_id VARCHAR(64) NULL,
+    details NVARCHAR(max) NOT NULL,
+    block_no BIGINT NULL,
+    CONSTRAINT pk_audit_record PRIMARY KEY (seq)
+);
+
+GO
+
+CREATE INDEX ix_audit_record_block_no ON audit_record (block_no);
+
+GO
+
+CREATE INDEX ix_audit_record_subject_type_subject_id ON audit_record (subject_type, subject_id);
+
+GO
+
+CREATE TABLE audit_block (
+    block_no BIGINT NOT NULL,
+    sealed_at DATETIME2(6) NOT NULL,
+    record_count INTEGER NOT NULL,
+    first_seq BIGINT NOT NULL,
+    last_seq BIGINT NOT NULL,
+    records_digest VARCHAR(64) NOT NULL,
+    previous_hash VARCHAR(64) NOT NULL,
+    block_hash VARCHAR(64) NOT NULL,
+    CONSTRAINT pk_audit_block PRIMARY KEY (block_no)
+);
+
+GO
+
+CREATE TABLE api_idempotency (
+    customer_id VARCHAR(64) NOT NULL,
+    idempotency_key VARCHAR(128) NOT NULL,
+    request_hash VARCHAR(64) NOT NULL,
+    status_code INTEGER NOT NULL,
+    response_body VARCHAR(max) NOT NULL,
+    created_at DATETIME2(6) NOT NULL,
+    expires_at DATETIME2(6) NOT NULL,
+    CONSTRAINT pk_api_idempotency PRIMARY KEY (customer_id, idempotency_key)
+);
+
+GO
+
+CREATE INDEX ix_api_idempotency_expires_at ON api_idempotency (expires_at);
+
+GO
+
+CREATE TABLE ledger_account (
+    id VARCHAR(34) NOT NULL,
+    customer_id VARCHAR(64) NOT NULL,
+    currency VARCHAR(3) NOT NULL,
+    balance NUMERIC(19, 4) NOT NULL,
+    overdraft_limit NUMERIC(19, 4) NOT NULL,
+    status VARCHAR(16) NOT NULL,
+    updated_at DATETIME2(6) NOT NULL,
+    CONSTRAINT pk_ledger_account PRIMARY KEY (id)
+);
+
+GO
+
+CREATE INDEX ix_ledger_account_customer_id ON ledger_account (customer_id);
+
+GO
+
+CREATE TABLE ledger_entry (
+    id UNIQUEIDENTIFIER NOT NULL,
+    idempotency_key VARCHAR(64) NOT NULL,
+    debit_account VARCHAR(34) NOT NULL,
+    credit_account VARCHAR(34) NOT NULL,
+    amount NUMERIC(19, 4) NOT NULL,
+    currency VARCHAR(3) NOT NULL,
+    reference VARCHAR(140) NOT NULL,
+    booked_at DATETIME2(6) NOT NULL,
+    CONSTRAINT pk_ledger_entry PRIMARY KEY (id),
+    CONSTRAINT uq_ledger_entry_idempotency_key UNIQUE (idempotency_key)
+);
+
+GO
+
+INSERT INTO alembic_version (version_num) OUTPUT inserted.version_num VALUES ('0001');
+
+GO
+
+COMMIT;
+
+GO

@@ -1,0 +1,370 @@
+"""Sealing the audit trail into blocks and verifying it, on a SQLite file migrated with
+the real migrations: intact trails verify, every kind of tampering is pinned to its block."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator, Sequence
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from types import TracebackType
+from typing import Any, Self
+
+import pytest
+import sqlalchemy as sa
+
+from scheduler.adapters.sql import engine as sql_engine
+from scheduler.adapters.sql import migrate
+from scheduler.adapters.sql.audit import SqlAuditRepository
+from scheduler.domain import audit
+from scheduler.service import seal_audit, verify_audit
+from scheduler.service.seal_audit import SealOutcome
+from scheduler.service.verify_audit import BreakReason, BrokenBlock, VerificationReport
+
+START = datetime(2027, 3, 1, 9, 0, tzinfo=UTC)
+
+
+class _Clock:
+    def __init__(self, now: datetime) -> None:
+        self.current = now
+
+    def now(self) -> datetime:
+        return self.current
+
+
+class _UnitOfWork:
+    """The audit repository on one connection and transaction; rollback unless committed."""
+
+    audit: SqlAuditRepository
+
+    def __init__(
+        self, engine: sa.Engine, repository: type[SqlAuditRepository] = SqlAuditRepository
+    ) -> None:
+        self._engine = engine
+        self._repository = repository
+
+    def __enter__(self) -> Self:
+        self._connection = self._engine.connect()
+        self._transaction = self._connection.begin()
+        self.audit = self._repository(self._connection)
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        if self._transaction.is_active:
+            self._transaction.rollback()
+        self._connection.close()
+
+    def commit(self) -> None:
+        self._transaction.commit()
+
+
+@pytest.fixture
+def engine(tmp_path: Path) -> Iterator[sa.Engine]:
+    engine = sql_engine.create_engine(f"sqlite:///{tmp_path / 'tsched.sqlite3'}")
+    migrate.upgrade(engine)
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture
+def clock() -> _Clock:
+    return _Clock(START)
+
+
+def _entry(number: int, **overrides: Any) -> audit.AuditEntry:
+    fields: dict[str, Any] = {
+        "occurred_at": START + timedelta(seconds=number, microseconds=number),
+        "actor": "user:alice",
+        "action": "schedule.created",
+        "subject_type": "schedule",
+        "subject_id": f"schedule-{number}",
+        "customer_id": "customer-1",
+        "correlation_id": f"request-{number}",
+        "details": {"amount": "1250.00", "currency": "GBP", "n": number},
+    }
+    fields.update(overrides)
+    return audit.AuditEntry(**fields)
+
+
+def _append(engine: sa.Engine, entries: Sequence[audit.AuditEntry]) -> None:
+    with _UnitOfWork(engine) as uow:
+        uow.audit.append(entries)
+        uow.commit()
+
+
+def _seal(engine: sa.Engine, clock: _Clock, max_records: int = 5000) -> seal_audit.SealResult:
+    return seal_audit.seal_audit(
+        uow_factory=lambda: _UnitOfWork(engine), clock=clock, max_records=max_records
+    )
+
+
+def _verify(engine: sa.Engine, page_size: int = 100) -> VerificationReport:
+    return verify_audit.verify_audit(uow=_UnitOfWork(engine), page_size=page_size)
+
+
+def _three_blocks_of_two(engine: sa.Engine, clock: _Clock) -> None:
+    """Blocks 1, 2, 3 holding seqs 1-2, 3-4, 5-6."""
+    for block in range(3):
+        _append(engine, [_entry(2 * block + 1), _entry(2 * block + 2)])
+        assert _seal(engine, clock).outcome is SealOutcome.SEALED
+
+
+def _execute(engine: sa.Engine, sql: str, **params: Any) -> None:
+    with engine.begin() as connection:
+        connection.execute(sa.text(sql), params)
+
+
+def _scalar(engine: sa.Engine, sql: str) -> Any:
+    with engine.connect() as connection:
+        return connection.execute(sa.text(sql)).scalar_one()
+
+
+def test_appended_records_come_back_unsealed_in_order_with_their_details_intact(
+    engine: sa.Engine,
+) -> None:
+    entries = [
+        _entry(1, details={"nested": {"list": [1, "two", None]}, "text": "Zürich → Łódź"}),
+        _entry(2, customer_id=None, correlation_id=None, details={}),
+        _entry(3),
+    ]
+    _append(engine, entries)
+
+    with _UnitOfWork(engine) as uow:
+        records = uow.audit.unsealed(10)
+        count = uow.audit.count_unsealed()
+
+    assert [record.seq for record in records] == [1, 2, 3]
+    assert [record.entry for record in records] == entries
+    assert [record.block_no for record in records] == [None, None, None]
+    assert count == 3
+
+
+def test_sealing_puts_the_records_in_block_one_chained_to_genesis_and_it_verifies(
+    engine: sa.Engine, clock: _Clock
+) -> None:
+    _append(engine, [_entry(1), _entry(2), _entry(3)])
+
+    result = _seal(engine, clock)
+
+    assert result.outcome is SealOutcome.SEALED
+    assert result.records_sealed == 3
+    assert result.block is not None
+    assert result.block.block_no == 1
+    assert result.block.previous_hash == audit.GENESIS_HASH
+    assert (result.block.first_seq, result.block.last_seq) == (1, 3)
+    assert result.block.sealed_at == START
+    with _UnitOfWork(engine) as uow:
+        assert uow.audit.last_block() == result.block
+        assert [record.block_no for record in uow.audit.records_in_block(1)] == [1, 1, 1]
+    assert _verify(engine) == VerificationReport(
+        blocks_checked=1, records_checked=3, unsealed_records=0
+    )
+
+
+def test_each_block_chains_to_the_block_before(engine: sa.Engine, clock: _Clock) -> None:
+    _three_blocks_of_two(engine, clock)
+
+    with _UnitOfWork(engine) as uow:
+        blocks = uow.audit.blocks(0, 10)
+
+    assert [block.block_no for block in blocks] == [1, 2, 3]
+    assert [block.previous_hash for block in blocks] == [
+        audit.GENESIS_HASH,
+        blocks[0].block_hash,
+        blocks[1].block_hash,
+    ]
+    assert [(block.first_seq, block.last_seq) for block in blocks] == [(1, 2), (3, 4), (5, 6)]
+    assert _verify(engine).ok
+
+
+def test_sealing_takes_at_most_max_records_oldest_first(engine: sa.Engine, clock: _Clock) -> None:
+    _append(engine, [_entry(number) for number in range(1, 6)])
+
+    results = [_seal(engine, clock, max_records=2) for _ in range(3)]
+
+    assert [result.records_sealed for result in results] == [2, 2, 1]
+    assert [
+        (block.block_no, block.first_seq, block.last_seq)
+        for block in (result.block for result in results)
+        if block is not None
+    ] == [(1, 1, 2), (2, 3, 4), (3, 5, 5)]
+    assert _verify(engine) == VerificationReport(
+        blocks_checked=3, records_checked=5, unsealed_records=0
+    )
+
+
+def test_sealing_twice_with_nothing_new_creates_no_empty_block(
+    engine: sa.Engine, clock: _Clock
+) -> None:
+    _append(engine, [_entry(1)])
+    _seal(engine, clock)
+
+    again = _seal(engine, clock)
+
+    assert again == seal_audit.SealResult(outcome=SealOutcome.NOTHING_TO_SEAL)
+    assert again.records_sealed == 0
+    assert _scalar(engine, "SELECT count(*) FROM audit_block") == 1
+
+
+def test_sealing_an_empty_trail_creates_no_block(engine: sa.Engine, clock: _Clock) -> None:
+    assert _seal(engine, clock).outcome is SealOutcome.NOTHING_TO_SEAL
+    assert _verify(engine) == VerificationReport(
+        blocks_checked=0, records_checked=0, unsealed_records=0
+    )
+
+
+def test_records_written_after_the_last_seal_are_counted_as_unsealed_not_failed(
+    engine: sa.Engine, clock: _Clock
+) -> None:
+    _append(engine, [_entry(1), _entry(2)])
+    _seal(engine, clock)
+    _append(engine, [_entry(3), _entry(4), _entry(5)])
+
+    assert _verify(engine) == VerificationReport(
+        blocks_checked=1, records_checked=2, unsealed_records=3
+    )
+
+
+def test_a_record_whose_details_were_changed_breaks_its_block(
+    engine: sa.Engine, clock: _Clock
+) -> None:
+    _three_blocks_of_two(engine, clock)
+    tampered = {"amount": "9999.00", "currency": "GBP", "n": 4}
+    _execute(engine, "UPDATE audit_record SET details = :d WHERE seq = 4", d=json.dumps(tampered))
+
+    assert _verify(engine) == VerificationReport(
+        blocks_checked=2,
+        records_checked=4,
+        unsealed_records=0,
+        first_broken=BrokenBlock(block_no=2, reason=BreakReason.RECORDS_DIGEST_MISMATCH),
+    )
+
+
+def test_a_record_whose_actor_was_changed_breaks_its_block(
+    engine: sa.Engine, clock: _Clock
+) -> None:
+    _three_blocks_of_two(engine, clock)
+    _execute(engine, "UPDATE audit_record SET actor = 'user:mallory' WHERE seq = 1")
+
+    assert _verify(engine).first_broken == BrokenBlock(
+        block_no=1, reason=BreakReason.RECORDS_DIGEST_MISMATCH
+    )
+
+
+def test_a_deleted_record_breaks_its_block(engine: sa.Engine, clock: _Clock) -> None:
+    _three_blocks_of_two(engine, clock)
+    _execute(engine, "DELETE FROM audit_record WHERE seq = 5")
+
+    assert _verify(engine) == VerificationReport(
+        blocks_checked=3,
+        records_checked=5,
+        unsealed_records=0,
+        first_broken=BrokenBlock(block_no=3, reason=BreakReason.COUNT_MISMATCH),
+    )
+
+
+def test_a_record_forged_into_a_sealed_block_breaks_it(engine: sa.Engine, clock: _Clock) -> None:
+    _three_blocks_of_two(engine, clock)
+    _execute(
+        engine,
+        "INSERT INTO audit_record (occurred_at, actor, action, subject_type, subject_id,"
+        " details, block_no) VALUES ('2027-03-01 09:00:03.500000', 'user:alice',"
+        " 'schedule.cancelled', 'schedule', 'schedule-3', '{}', 2)",
+    )
+
+    assert _verify(engine) == VerificationReport(
+        blocks_checked=2,
+        records_checked=5,
+        unsealed_records=0,
+        first_broken=BrokenBlock(block_no=2, reason=BreakReason.COUNT_MISMATCH),
+    )
+
+
+def test_a_record_moved_into_another_block_breaks_the_first_block_it_left(
+    engine: sa.Engine, clock: _Clock
+) -> None:
+    _three_blocks_of_two(engine, clock)
+    _execute(engine, "UPDATE audit_record SET block_no = 3 WHERE seq = 2")
+
+    assert _verify(engine).first_broken == BrokenBlock(
+        block_no=1, reason=BreakReason.COUNT_MISMATCH
+    )
+
+
+def test_an_edited_block_row_is_a_chain_break(engine: sa.Engine, clock: _Clock) -> None:
+    _three_blocks_of_two(engine, clock)
+    _execute(engine, "UPDATE audit_block SET record_count = 3 WHERE block_no = 2")
+
+    assert _verify(engine).first_broken == BrokenBlock(block_no=2, reason=BreakReason.CHAIN_BREAK)
+
+
+def test_a_deleted_block_is_a_chain_break_at_the_block_after_it(
+    engine: sa.Engine, clock: _Clock
+) -> None:
+    _three_blocks_of_two(engine, clock)
+    _execute(engine, "DELETE FROM audit_block WHERE block_no = 2")
+
+    assert _verify(engine) == VerificationReport(
+        blocks_checked=2,
+        records_checked=4,
+        unsealed_records=0,
+        first_broken=BrokenBlock(block_no=3, reason=BreakReason.CHAIN_BREAK),
+    )
+
+
+def test_verification_pages_through_every_block(engine: sa.Engine, clock: _Clock) -> None:
+    _append(engine, [_entry(number) for number in range(1, 8)])
+    for _ in range(7):
+        _seal(engine, clock, max_records=1)
+
+    assert _verify(engine, page_size=2) == VerificationReport(
+        blocks_checked=7, records_checked=7, unsealed_records=0
+    )
+
+
+class _StaleHeadRepository(SqlAuditRepository):
+    """Reports no block yet, as a sealer would that read the chain head just before
+    another sealer committed block 1."""
+
+    def last_block(self) -> audit.AuditBlock | None:
+        return None
+
+
+def test_a_sealer_that_read_a_stale_chain_head_loses_the_race_and_changes_nothing(
+    engine: sa.Engine, clock: _Clock
+) -> None:
+    _append(engine, [_entry(1), _entry(2)])
+    _seal(engine, clock)
+    _append(engine, [_entry(3)])
+
+    lost = seal_audit.seal_audit(
+        uow_factory=lambda: _UnitOfWork(engine, _StaleHeadRepository), clock=clock
+    )
+
+    assert lost == seal_audit.SealResult(outcome=SealOutcome.LOST_RACE)
+    assert _verify(engine) == VerificationReport(
+        blocks_checked=1, records_checked=2, unsealed_records=1
+    )
+
+
+def test_a_block_cannot_claim_records_another_block_already_sealed(
+    engine: sa.Engine, clock: _Clock
+) -> None:
+    _append(engine, [_entry(1), _entry(2)])
+    first = _seal(engine, clock).block
+    assert first is not None
+    with _UnitOfWork(engine) as uow:
+        records = uow.audit.records_in_block(1)
+    second = audit.seal(records, block_no=2, previous_hash=first.block_hash, sealed_at=clock.now())
+
+    with _UnitOfWork(engine) as uow, pytest.raises(seal_audit.LostSealRace) as raised:
+        uow.audit.add_block(second, [1, 2])
+
+    assert raised.value.block_no == 2
+    assert raised.value.details == {"block_no": 2, "expected": 2, "stamped": 0}
+    assert _scalar(engine, "SELECT count(*) FROM audit_block") == 1
