@@ -14,7 +14,6 @@ import functools
 import json
 import re
 import uuid
-from datetime import timedelta
 from pathlib import Path
 from typing import Annotated, Any, Literal, NamedTuple
 from urllib.parse import urlsplit
@@ -30,6 +29,8 @@ from pydantic_settings import (
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
+from scheduler.domain import errors, reminder
+
 __all__ = ["LOCAL_SETTINGS_FILE", "Settings", "load_settings"]
 
 LOCAL_SETTINGS_FILE = Path("local.settings.json")
@@ -42,10 +43,6 @@ _HOST = r"[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?"
 _BOOTSTRAP_SERVER = re.compile(rf"(?:\[[0-9A-Fa-f:.]+\]|{_HOST}):(?P<port>\d{{1,5}})")
 _KAFKA_TOPIC = re.compile(r"(?!\.{1,2}$)[A-Za-z0-9._-]{1,249}")
 _NAMESPACE = re.compile(rf"{_HOST}\.{_HOST}|localhost")
-_ISO_DURATION = re.compile(
-    r"P(?:(?P<weeks>\d+)W)?(?:(?P<days>\d+)D)?"
-    r"(?:T(?=\d)(?:(?P<hours>\d+)H)?(?:(?P<minutes>\d+)M)?(?:(?P<seconds>\d+)S)?)?"
-)
 _CRON_ELEMENT = re.compile(r"(?:\*|(?P<start>\w+)(?:-(?P<end>\w+))?)(?:/(?P<step>\d+))?")
 _MONTHS = ("JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT", "NOV", "DEC")
 _WEEKDAYS = ("SUN", "MON", "TUE", "WED", "THU", "FRI", "SAT")
@@ -113,15 +110,13 @@ class Settings(BaseSettings):
     """Seconds a claimed operation stays leased to its worker; after that another worker
     may claim it again."""
 
-    reminder_offsets: Annotated[tuple[timedelta, ...], NoDecode] = (
-        timedelta(days=3),
-        timedelta(days=1),
-        timedelta(hours=1),
+    reminder_offsets: Annotated[tuple[reminder.ReminderOffset, ...], NoDecode] = tuple(
+        reminder.ReminderOffset.parse(text) for text in reminder.DEFAULT_OFFSETS
     )
     """How long before an operation's due time its reminders fire, from the earliest.
-    Written as comma-separated ISO 8601 durations in weeks, days, hours, minutes and
-    seconds (`P3D,P1D,PT1H`); months and years are refused, having no fixed length.
-    Empty means no reminders."""
+    Written as comma-separated ISO 8601 durations (`P3D,P1D,PT1H`), read by the same
+    rule as a schedule's reminders (`domain.reminder`): weeks, days, hours and minutes;
+    months and years are refused, having no fixed length. Empty means no reminders."""
 
     cosmos_endpoint: str | None = None
     """Cosmos DB account endpoint of the history and audit archive; `None` turns the
@@ -221,16 +216,23 @@ class Settings(BaseSettings):
     def _parse_offsets(cls, value: object) -> object:
         if not isinstance(value, str):
             return value
-        return [_iso_duration(part.strip()) for part in value.split(",") if part.strip()]
+        try:
+            return [
+                reminder.ReminderOffset.parse(part.strip())
+                for part in value.split(",")
+                if part.strip()
+            ]
+        except errors.InvalidReminder as error:
+            raise ValueError(error.message) from None
 
     @field_validator("reminder_offsets")
     @classmethod
-    def _distinct_positive_offsets(cls, value: tuple[timedelta, ...]) -> tuple[timedelta, ...]:
-        if any(offset <= timedelta(0) for offset in value):
-            raise ValueError("every offset must be positive")
+    def _distinct_offsets(
+        cls, value: tuple[reminder.ReminderOffset, ...]
+    ) -> tuple[reminder.ReminderOffset, ...]:
         if len(set(value)) != len(value):
             raise ValueError("offsets must be distinct")
-        return tuple(sorted(value, reverse=True))
+        return tuple(sorted(value, key=lambda offset: offset.nominal_length, reverse=True))
 
     @field_validator("cosmos_endpoint", "blob_account_url")
     @classmethod
@@ -299,15 +301,6 @@ def _drivername(url: SecretStr) -> str:
     if drivername not in _DRIVERS:
         raise ValueError(f"driver {drivername!r} is not one of {', '.join(sorted(_DRIVERS))}")
     return drivername
-
-
-def _iso_duration(text: str) -> timedelta:
-    match = _ISO_DURATION.fullmatch(text)
-    if match is None or not any(match.groupdict().values()):
-        raise ValueError(
-            f"{text!r} is not an ISO 8601 duration in weeks, days, hours, minutes, seconds"
-        )
-    return timedelta(**{unit: int(amount) for unit, amount in match.groupdict(default="0").items()})
 
 
 def _check_cron_field(text: str, field: _CronField) -> None:

@@ -12,6 +12,7 @@ import pytest
 from pydantic import ValidationError
 
 from scheduler.config import Settings, load_settings
+from scheduler.domain.reminder import ReminderOffset
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -127,7 +128,7 @@ def test_defaults_use_the_embedded_sqlite_store_and_keep_events_in_the_outbox() 
     assert settings.dispatch_schedule == "*/5 * * * * *"
     assert settings.dispatch_batch_size == 500
     assert settings.lease_seconds == 60
-    assert settings.reminder_offsets == (timedelta(days=3), timedelta(days=1), timedelta(hours=1))
+    assert settings.reminder_offsets == tuple(map(ReminderOffset.parse, ("P3D", "P1D", "PT1H")))
 
 
 @pytest.mark.usefixtures("isolated_settings")
@@ -175,9 +176,9 @@ def test_reminder_offsets_are_iso_durations_sorted_from_the_earliest(
     monkeypatch.setenv("REMINDER_OFFSETS", "PT30M, P1W, P1DT12H")
 
     assert load_settings().reminder_offsets == (
-        timedelta(weeks=1),
-        timedelta(days=1, hours=12),
-        timedelta(minutes=30),
+        ReminderOffset(days=7, elapsed=timedelta(0)),
+        ReminderOffset(days=1, elapsed=timedelta(hours=12)),
+        ReminderOffset(days=0, elapsed=timedelta(minutes=30)),
     )
 
 
