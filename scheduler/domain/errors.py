@@ -99,3 +99,13 @@ class IllegalTransition(SchedulerError):
         self.current = current
         self.requested = requested
         self.operation_id = operation_id
+
+
+class LostSealRace(SchedulerError):
+    """Another sealer stored this audit block, or sealed some of its records, first."""
+
+    code = "audit_seal_lost_race"
+
+    def __init__(self, message: str | None = None, *, block_no: int, **details: Any) -> None:
+        super().__init__(message, block_no=block_no, **details)
+        self.block_no = block_no

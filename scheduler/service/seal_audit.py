@@ -14,7 +14,7 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from types import TracebackType
-from typing import Any, ClassVar, Protocol, Self
+from typing import Protocol, Self
 
 from scheduler import ports
 from scheduler.domain import audit, errors
@@ -48,16 +48,6 @@ class AuditUnitOfWork(Protocol):
     def commit(self) -> None:
         """Make the work of this unit durable."""
         ...
-
-
-class LostSealRace(errors.SchedulerError):
-    """Another sealer stored this audit block, or sealed some of its records, first."""
-
-    code: ClassVar[str] = "audit_seal_lost_race"
-
-    def __init__(self, message: str | None = None, *, block_no: int, **details: Any) -> None:
-        super().__init__(message, block_no=block_no, **details)
-        self.block_no = block_no
 
 
 class SealOutcome(enum.StrEnum):
@@ -111,7 +101,7 @@ def seal_audit(
             )
             uow.audit.add_block(block, [record.seq for record in records])
             uow.commit()
-    except LostSealRace as lost:
+    except errors.LostSealRace as lost:
         logger.info(
             "audit block %s was sealed by another sealer; nothing changed",
             lost.block_no,

@@ -14,8 +14,8 @@ from typing import Any
 import sqlalchemy as sa
 
 from scheduler.adapters.sql import tables
+from scheduler.domain import errors
 from scheduler.domain.audit import AuditBlock, AuditEntry, AuditRecord
-from scheduler.service import seal_audit
 
 #: Seqs per UPDATE when stamping records: SQL Server takes at most 2,100 parameters.
 STAMP_CHUNK = 1000
@@ -59,7 +59,7 @@ class SqlAuditRepository:
     def add_block(self, block: AuditBlock, seqs: Sequence[int]) -> None:
         """Insert `block`, then stamp the records `seqs` with its number.
 
-        Raises `seal_audit.LostSealRace` when another sealer stored this block number
+        Raises `errors.LostSealRace` when another sealer stored this block number
         first (the primary key) or sealed any of these records first (fewer rows stamped
         than `seqs`); the caller's transaction must then be rolled back."""
         if len(set(seqs)) != len(seqs):
@@ -67,7 +67,7 @@ class SqlAuditRepository:
         try:
             self._connection.execute(sa.insert(_block), _block_row(block))
         except sa.exc.IntegrityError as error:
-            raise seal_audit.LostSealRace(block_no=block.block_no) from error
+            raise errors.LostSealRace(block_no=block.block_no) from error
         stamped = 0
         for start in range(0, len(seqs), STAMP_CHUNK):
             chunk = list(seqs[start : start + STAMP_CHUNK])
@@ -78,7 +78,7 @@ class SqlAuditRepository:
             )
             stamped += result.rowcount
         if stamped != len(seqs):
-            raise seal_audit.LostSealRace(
+            raise errors.LostSealRace(
                 block_no=block.block_no, expected=len(seqs), stamped=stamped
             )
 

@@ -16,7 +16,7 @@ import sqlalchemy as sa
 from scheduler.adapters.sql import engine as sql_engine
 from scheduler.adapters.sql import migrate
 from scheduler.adapters.sql.audit import SqlAuditRepository
-from scheduler.domain import audit
+from scheduler.domain import audit, errors
 from scheduler.service import seal_audit, verify_audit
 from scheduler.service.seal_audit import SealOutcome
 from scheduler.service.verify_audit import BreakReason, BrokenBlock, VerificationReport
@@ -362,7 +362,7 @@ def test_a_block_cannot_claim_records_another_block_already_sealed(
         records = uow.audit.records_in_block(1)
     second = audit.seal(records, block_no=2, previous_hash=first.block_hash, sealed_at=clock.now())
 
-    with _UnitOfWork(engine) as uow, pytest.raises(seal_audit.LostSealRace) as raised:
+    with _UnitOfWork(engine) as uow, pytest.raises(errors.LostSealRace) as raised:
         uow.audit.add_block(second, [1, 2])
 
     assert raised.value.block_no == 2
