@@ -16,7 +16,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import uuid
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
@@ -24,7 +24,7 @@ from decimal import Decimal
 import sqlalchemy as sa
 
 from scheduler import ports
-from scheduler.adapters.sql import tables, types
+from scheduler.adapters.sql import statements, tables, types
 from scheduler.domain import currency, errors, money
 
 logger = logging.getLogger(__name__)
@@ -38,8 +38,6 @@ BANK_CUSTOMER = "bank"
 EQUITY_OVERDRAFT = Decimal("999999999999999.9999")
 #: Column sizes in `ledger_entry`: longer values are rejected, not truncated.
 KEY_LENGTH, REFERENCE_LENGTH = 64, 140
-#: Ids per IN list: SQL Server takes at most 2,100 parameters per statement.
-IN_LIST_SIZE = 1000
 #: Database failures that mean "cannot answer now" (lost connection, deadlock victim,
 #: pool timeout), as opposed to a bug in our SQL, which is raised.
 _UNAVAILABLE_ERRORS = (sa.exc.OperationalError, sa.exc.InterfaceError, sa.exc.TimeoutError)
@@ -97,7 +95,7 @@ class _Account:
 
 
 def lock_accounts(account_ids: Sequence[str]) -> sa.Select[tuple[str, str, Decimal, Decimal, str]]:
-    """Select the accounts `account_ids` (at most `IN_LIST_SIZE`) and lock their rows
+    """Select the accounts `account_ids` (at most `statements.MAX_IN_LIST`) and lock their rows
     in id order until the transaction ends: FOR UPDATE on PostgreSQL, UPDLOCK on SQL
     Server (SQLAlchemy renders nothing for FOR UPDATE there), the database write lock
     SQLite took at BEGIN IMMEDIATE. Every worker locks in one order, so none deadlock."""
@@ -228,11 +226,11 @@ class Ledger:
         order against running balances, then insert the entries and update balances."""
         ids = sorted({r.debit_account for r in requests} | {r.credit_account for r in requests})
         accounts: dict[str, _Account] = {}
-        for chunk in _chunks(ids):
+        for chunk in statements.in_list_chunks(ids):
             for row in connection.execute(lock_accounts(chunk)):
                 accounts[row.id] = _Account(**row._asdict())
         booked: dict[str, Mapping[str, object]] = {}
-        for chunk in _chunks(sorted({r.idempotency_key for r in requests})):
+        for chunk in statements.in_list_chunks(sorted({r.idempotency_key for r in requests})):
             query = sa.select(_entry).where(_entry.c.idempotency_key.in_(chunk))
             booked.update((row.idempotency_key, row._asdict()) for row in connection.execute(query))
         now = self._clock.now()
@@ -386,10 +384,6 @@ def _entry_row(request: ports.TransferRequest, now: datetime) -> dict[str, objec
 def _fingerprint(entry: Mapping[str, object]) -> tuple[object, ...]:
     """What a repeated key is compared on: the money it moves, not the reference."""
     return tuple(entry[k] for k in ("debit_account", "credit_account", "amount", "currency"))
-
-
-def _chunks(values: Sequence[str]) -> Iterator[Sequence[str]]:
-    return (values[i : i + IN_LIST_SIZE] for i in range(0, len(values), IN_LIST_SIZE))
 
 
 _INSUFFICIENT_FUNDS = ports.TransferResult(

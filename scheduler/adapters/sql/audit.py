@@ -13,12 +13,9 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from scheduler.adapters.sql import tables
+from scheduler.adapters.sql import statements, tables
 from scheduler.domain import errors
 from scheduler.domain.audit import AuditBlock, AuditEntry, AuditRecord
-
-#: Seqs per UPDATE when stamping records: SQL Server takes at most 2,100 parameters.
-STAMP_CHUNK = 1000
 
 _record = tables.audit_record
 _block = tables.audit_block
@@ -69,8 +66,7 @@ class SqlAuditRepository:
         except sa.exc.IntegrityError as error:
             raise errors.LostSealRace(block_no=block.block_no) from error
         stamped = 0
-        for start in range(0, len(seqs), STAMP_CHUNK):
-            chunk = list(seqs[start : start + STAMP_CHUNK])
+        for chunk in statements.in_list_chunks(seqs):
             result = self._connection.execute(
                 sa.update(_record)
                 .where(_record.c.seq.in_(chunk), _record.c.block_no.is_(None))
@@ -78,9 +74,7 @@ class SqlAuditRepository:
             )
             stamped += result.rowcount
         if stamped != len(seqs):
-            raise errors.LostSealRace(
-                block_no=block.block_no, expected=len(seqs), stamped=stamped
-            )
+            raise errors.LostSealRace(block_no=block.block_no, expected=len(seqs), stamped=stamped)
 
     def blocks(self, after_block_no: int, limit: int) -> list[AuditBlock]:
         """Up to `limit` blocks numbered above `after_block_no`, in number order."""

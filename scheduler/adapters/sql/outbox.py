@@ -18,11 +18,8 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from scheduler.adapters.sql import tables
+from scheduler.adapters.sql import statements, tables
 from scheduler.domain.events import SCHEMA_VERSION, Event, EventType, StoredEvent
-
-#: Ids per `UPDATE ... WHERE id IN (...)`: SQL Server takes at most 2,100 parameters.
-MARK_CHUNK = 1000
 
 
 def insert_events() -> sa.Insert:
@@ -119,6 +116,5 @@ class SqlOutboxRepository:
     def mark_published(self, outbox_ids: Sequence[int], at: datetime) -> None:
         """Record that the events `outbox_ids` were delivered at `at`; ids already
         marked keep their first time, unknown ids are ignored."""
-        ids = list(outbox_ids)
-        for start in range(0, len(ids), MARK_CHUNK):
-            self._connection.execute(mark_published(ids[start : start + MARK_CHUNK], at))
+        for chunk in statements.in_list_chunks(outbox_ids):
+            self._connection.execute(mark_published(chunk, at))

@@ -6,6 +6,9 @@ are SQLAlchemy Core expressions that compile on all three.
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Sequence
+from typing import TypeVar
+
 import sqlalchemy as sa
 
 from scheduler.adapters.sql import tables
@@ -13,6 +16,17 @@ from scheduler.adapters.sql.dialects import mssql, postgresql, sqlite
 from scheduler.adapters.sql.types import UtcDateTime
 
 _DIALECTS = {"postgresql": postgresql, "mssql": mssql, "sqlite": sqlite}
+
+#: Values per ``IN (...)`` list: SQL Server takes at most 2,100 parameters a statement.
+MAX_IN_LIST = 1000
+
+T = TypeVar("T")
+
+
+def in_list_chunks(values: Sequence[T]) -> Iterator[Sequence[T]]:
+    """`values` in runs short enough for one ``IN (...)`` list on every dialect."""
+    size = MAX_IN_LIST
+    return (values[start : start + size] for start in range(0, len(values), size))
 
 
 def _dialect_sql(dialect_name: str, name: str) -> str:

@@ -15,7 +15,7 @@ import pytest
 import sqlalchemy as sa
 
 from scheduler.adapters.sql import engine as sql_engine
-from scheduler.adapters.sql import outbox, tables
+from scheduler.adapters.sql import outbox, statements, tables
 from scheduler.domain.events import Event, EventType
 
 PUBLISHED_AT = datetime(2027, 2, 1, 12, 0, tzinfo=UTC)
@@ -174,7 +174,7 @@ def test_marking_again_keeps_the_first_publish_time(
 def test_marking_more_ids_than_one_statement_takes_marks_them_all(
     engine: sa.Engine, make_event: Callable[..., Event], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(outbox, "MARK_CHUNK", 2)
+    monkeypatch.setattr(statements, "MAX_IN_LIST", 2)
     _add(engine, [make_event() for _ in range(5)])
     stored = _unpublished(engine)
 
