@@ -201,13 +201,26 @@ class HistoryRepository(Protocol):
 
 class UnitOfWork(Protocol):
     """One transaction over the store. Leaving the `with` block without `commit()` rolls
-    everything back."""
+    everything back; the same object may be entered again for the next transaction.
 
-    schedules: ScheduleRepository
-    operations: OperationRepository
-    history: HistoryRepository
-    outbox: OutboxRepository
-    audit: AuditRepository
+    The repositories are read-only members so that an implementation may declare its
+    concrete repository types (a mutable protocol attribute would have to match exactly).
+    """
+
+    @property
+    def schedules(self) -> ScheduleRepository: ...
+
+    @property
+    def operations(self) -> OperationRepository: ...
+
+    @property
+    def history(self) -> HistoryRepository: ...
+
+    @property
+    def outbox(self) -> OutboxRepository: ...
+
+    @property
+    def audit(self) -> AuditRepository: ...
 
     def __enter__(self) -> Self: ...
 

@@ -14,38 +14,12 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from types import TracebackType
-from typing import Protocol
 
 from scheduler import ports
 
 logger = logging.getLogger(__name__)
 
 DEFAULT_BATCH_SIZE = 500
-
-
-class OutboxUnitOfWork(Protocol):
-    """What this use case needs of a unit of work: each ``with`` block is one
-    transaction, rolled back on leaving unless `commit()` was called; the same object
-    may be entered again afterwards."""
-
-    @property
-    def outbox(self) -> ports.OutboxRepository:
-        """The outbox, on this block's transaction."""
-        ...
-
-    def __enter__(self) -> object: ...
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> bool | None: ...
-
-    def commit(self) -> None:
-        """Make the block's changes durable."""
-        ...
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -70,7 +44,7 @@ class PublishResult:
 
 def publish_outbox(
     *,
-    uow: OutboxUnitOfWork,
+    uow: ports.UnitOfWork,
     publisher: ports.EventPublisher,
     clock: ports.Clock,
     batch_size: int = DEFAULT_BATCH_SIZE,

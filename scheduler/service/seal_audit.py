@@ -13,8 +13,6 @@ import enum
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
-from types import TracebackType
-from typing import Protocol, Self
 
 from scheduler import ports
 from scheduler.domain import audit, errors
@@ -23,31 +21,6 @@ logger = logging.getLogger(__name__)
 
 #: Most records one block seals: a block is hashed and stamped in one transaction.
 DEFAULT_MAX_RECORDS = 5000
-
-
-class AuditUnitOfWork(Protocol):
-    """What the audit use cases need of a unit of work: the audit repository, inside one
-    transaction that rolls back on exit unless `commit()` was called.
-
-    (A local stand-in until `ports` has the full unit of work, which satisfies it.)"""
-
-    @property
-    def audit(self) -> ports.AuditRepository:
-        """The audit trail, in this unit of work's transaction."""
-        ...
-
-    def __enter__(self) -> Self: ...
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None: ...
-
-    def commit(self) -> None:
-        """Make the work of this unit durable."""
-        ...
 
 
 class SealOutcome(enum.StrEnum):
@@ -76,7 +49,7 @@ class SealResult:
 
 def seal_audit(
     *,
-    uow_factory: Callable[[], AuditUnitOfWork],
+    uow_factory: Callable[[], ports.UnitOfWork],
     clock: ports.Clock,
     max_records: int = DEFAULT_MAX_RECORDS,
 ) -> SealResult:

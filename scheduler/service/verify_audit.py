@@ -11,8 +11,8 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass
 
+from scheduler import ports
 from scheduler.domain import audit
-from scheduler.service import seal_audit
 
 #: Blocks read per query.
 DEFAULT_PAGE_SIZE = 100
@@ -58,7 +58,7 @@ class VerificationReport:
 
 
 def verify_audit(
-    *, uow: seal_audit.AuditUnitOfWork, page_size: int = DEFAULT_PAGE_SIZE
+    *, uow: ports.UnitOfWork, page_size: int = DEFAULT_PAGE_SIZE
 ) -> VerificationReport:
     """Check every sealed block in order, from block 1, and count the unsealed records.
     Reads only; the transaction is rolled back."""

@@ -21,6 +21,7 @@ from confluent_kafka.admin import AdminClient, NewTopic
 from scheduler.adapters import kafka
 from scheduler.adapters.sql import engine as sql_engine
 from scheduler.adapters.sql import outbox, tables
+from scheduler.adapters.sql.unit_of_work import SqlUnitOfWork
 from scheduler.domain.events import Event, EventType, StoredEvent
 from scheduler.service.publish_outbox import PublishResult, publish_outbox
 
@@ -44,31 +45,7 @@ class FixedClock:
         return self.at
 
 
-class UnitOfWork:
-    """The smallest unit of work the use case needs: a transaction per ``with`` block."""
-
-    def __init__(self, engine: sa.Engine) -> None:
-        self._engine = engine
-        self._connection: sa.Connection | None = None
-        self.outbox: outbox.SqlOutboxRepository
-
-    def __enter__(self) -> Self:
-        self._connection = self._engine.connect()
-        self._connection.begin()
-        self.outbox = outbox.SqlOutboxRepository(self._connection)
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        assert self._connection is not None
-        self._connection.close()  # rolls back unless committed
-        self._connection = None
-
-    def commit(self) -> None:
-        assert self._connection is not None
-        self._connection.commit()
-
-
-class CrashBeforeMarking(UnitOfWork):
+class CrashBeforeMarking(SqlUnitOfWork):
     """A unit of work whose second transaction dies before committing, as a relay killed
     between Kafka's acknowledgement and the database commit would."""
 
@@ -159,7 +136,7 @@ def _publish_until_empty(
         assert time.monotonic() < deadline, f"outbox not empty after {timeout}s: {results}"
         results.append(
             publish_outbox(
-                uow=UnitOfWork(engine),
+                uow=SqlUnitOfWork(engine),
                 publisher=publisher,
                 clock=FixedClock(),
                 batch_size=batch_size,
@@ -287,7 +264,7 @@ def test_events_written_while_the_broker_is_down_stay_in_the_outbox_until_it_ret
     try:
         _write(engine, before)
         first_round = publish_outbox(
-            uow=UnitOfWork(engine), publisher=publisher, clock=FixedClock()
+            uow=SqlUnitOfWork(engine), publisher=publisher, clock=FixedClock()
         )
 
         kafka_broker.stop()
@@ -295,7 +272,7 @@ def test_events_written_while_the_broker_is_down_stay_in_the_outbox_until_it_ret
             _write(engine, during)
             began = time.monotonic()
             outage_round = publish_outbox(
-                uow=UnitOfWork(engine), publisher=publisher, clock=FixedClock()
+                uow=SqlUnitOfWork(engine), publisher=publisher, clock=FixedClock()
             )
             outage_seconds = time.monotonic() - began
             left_during_outage = _unpublished_ids(engine)
@@ -332,7 +309,7 @@ def test_a_relay_that_dies_before_marking_publishes_the_same_event_ids_again(
         with pytest.raises(RuntimeError, match="killed"):
             publish_outbox(uow=CrashBeforeMarking(engine), publisher=publisher, clock=FixedClock())
         still_unpublished = _unpublished_ids(engine)
-        retry = publish_outbox(uow=UnitOfWork(engine), publisher=publisher, clock=FixedClock())
+        retry = publish_outbox(uow=SqlUnitOfWork(engine), publisher=publisher, clock=FixedClock())
     messages = _read_topic(kafka_bootstrap, topic)
 
     ids = [str(event.event_id) for event in events]

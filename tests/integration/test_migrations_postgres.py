@@ -9,8 +9,7 @@ import uuid
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
-from types import TracebackType
-from typing import Any, Self
+from typing import Any
 
 import pytest
 import sqlalchemy as sa
@@ -20,10 +19,12 @@ from alembic.runtime.migration import MigrationContext
 from scheduler.adapters.sql import engine as sql_engine
 from scheduler.adapters.sql import migrate, tables
 from scheduler.adapters.sql.audit import SqlAuditRepository
+from scheduler.adapters.sql.unit_of_work import SqlUnitOfWork
 from scheduler.domain import audit
 from scheduler.service import seal_audit, verify_audit
 from scheduler.service.seal_audit import SealOutcome
 from scheduler.service.verify_audit import VerificationReport
+from tests.support.unit_of_work import UnitOfWorkWithAudit
 
 pytestmark = pytest.mark.integration
 
@@ -59,37 +60,6 @@ class _Clock:
         return START
 
 
-class _UnitOfWork:
-    """The audit repository on one connection and transaction; rollback unless committed."""
-
-    audit: SqlAuditRepository
-
-    def __init__(
-        self, engine: sa.Engine, repository: type[SqlAuditRepository] = SqlAuditRepository
-    ) -> None:
-        self._engine = engine
-        self._repository = repository
-
-    def __enter__(self) -> Self:
-        self._connection = self._engine.connect()
-        self._transaction = self._connection.begin()
-        self.audit = self._repository(self._connection)
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        if self._transaction.is_active:
-            self._transaction.rollback()
-        self._connection.close()
-
-    def commit(self) -> None:
-        self._transaction.commit()
-
-
 def _entry(writer: int, number: int) -> audit.AuditEntry:
     return audit.AuditEntry(
         occurred_at=START + timedelta(microseconds=number),
@@ -103,7 +73,7 @@ def _entry(writer: int, number: int) -> audit.AuditEntry:
 
 
 def _append(engine: sa.Engine, entries: Sequence[audit.AuditEntry]) -> None:
-    with _UnitOfWork(engine) as uow:
+    with SqlUnitOfWork(engine) as uow:
         uow.audit.append(entries)
         uow.commit()
 
@@ -114,14 +84,14 @@ def _seal(
     max_records: int = 5000,
 ) -> seal_audit.SealResult:
     return seal_audit.seal_audit(
-        uow_factory=lambda: _UnitOfWork(engine, repository),
+        uow_factory=lambda: UnitOfWorkWithAudit(engine, repository),
         clock=_Clock(),
         max_records=max_records,
     )
 
 
 def _verify(engine: sa.Engine) -> VerificationReport:
-    return verify_audit.verify_audit(uow=_UnitOfWork(engine), page_size=7)
+    return verify_audit.verify_audit(uow=SqlUnitOfWork(engine), page_size=7)
 
 
 def _scalar(engine: sa.Engine, sql: str) -> Any:
@@ -256,7 +226,7 @@ def test_writers_and_a_sealer_running_at_once_seal_every_record_exactly_once(
 def test_a_writer_commits_while_a_sealer_holds_its_block_uncommitted(engine: sa.Engine) -> None:
     _append(engine, [_entry(1, number) for number in range(3)])
 
-    with _UnitOfWork(engine) as sealer, ThreadPoolExecutor(max_workers=1) as pool:
+    with SqlUnitOfWork(engine) as sealer, ThreadPoolExecutor(max_workers=1) as pool:
         records = sealer.audit.unsealed(100)
         block = audit.seal(records, block_no=1, previous_hash=audit.GENESIS_HASH, sealed_at=START)
         sealer.audit.add_block(block, [record.seq for record in records])

@@ -7,8 +7,7 @@ import json
 from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from types import TracebackType
-from typing import Any, Self
+from typing import Any
 
 import pytest
 import sqlalchemy as sa
@@ -16,10 +15,12 @@ import sqlalchemy as sa
 from scheduler.adapters.sql import engine as sql_engine
 from scheduler.adapters.sql import migrate
 from scheduler.adapters.sql.audit import SqlAuditRepository
+from scheduler.adapters.sql.unit_of_work import SqlUnitOfWork
 from scheduler.domain import audit, errors
 from scheduler.service import seal_audit, verify_audit
 from scheduler.service.seal_audit import SealOutcome
 from scheduler.service.verify_audit import BreakReason, BrokenBlock, VerificationReport
+from tests.support.unit_of_work import UnitOfWorkWithAudit
 
 START = datetime(2027, 3, 1, 9, 0, tzinfo=UTC)
 
@@ -30,37 +31,6 @@ class _Clock:
 
     def now(self) -> datetime:
         return self.current
-
-
-class _UnitOfWork:
-    """The audit repository on one connection and transaction; rollback unless committed."""
-
-    audit: SqlAuditRepository
-
-    def __init__(
-        self, engine: sa.Engine, repository: type[SqlAuditRepository] = SqlAuditRepository
-    ) -> None:
-        self._engine = engine
-        self._repository = repository
-
-    def __enter__(self) -> Self:
-        self._connection = self._engine.connect()
-        self._transaction = self._connection.begin()
-        self.audit = self._repository(self._connection)
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        if self._transaction.is_active:
-            self._transaction.rollback()
-        self._connection.close()
-
-    def commit(self) -> None:
-        self._transaction.commit()
 
 
 @pytest.fixture
@@ -92,19 +62,19 @@ def _entry(number: int, **overrides: Any) -> audit.AuditEntry:
 
 
 def _append(engine: sa.Engine, entries: Sequence[audit.AuditEntry]) -> None:
-    with _UnitOfWork(engine) as uow:
+    with SqlUnitOfWork(engine) as uow:
         uow.audit.append(entries)
         uow.commit()
 
 
 def _seal(engine: sa.Engine, clock: _Clock, max_records: int = 5000) -> seal_audit.SealResult:
     return seal_audit.seal_audit(
-        uow_factory=lambda: _UnitOfWork(engine), clock=clock, max_records=max_records
+        uow_factory=lambda: SqlUnitOfWork(engine), clock=clock, max_records=max_records
     )
 
 
 def _verify(engine: sa.Engine, page_size: int = 100) -> VerificationReport:
-    return verify_audit.verify_audit(uow=_UnitOfWork(engine), page_size=page_size)
+    return verify_audit.verify_audit(uow=SqlUnitOfWork(engine), page_size=page_size)
 
 
 def _three_blocks_of_two(engine: sa.Engine, clock: _Clock) -> None:
@@ -134,7 +104,7 @@ def test_appended_records_come_back_unsealed_in_order_with_their_details_intact(
     ]
     _append(engine, entries)
 
-    with _UnitOfWork(engine) as uow:
+    with SqlUnitOfWork(engine) as uow:
         records = uow.audit.unsealed(10)
         count = uow.audit.count_unsealed()
 
@@ -158,7 +128,7 @@ def test_sealing_puts_the_records_in_block_one_chained_to_genesis_and_it_verifie
     assert result.block.previous_hash == audit.GENESIS_HASH
     assert (result.block.first_seq, result.block.last_seq) == (1, 3)
     assert result.block.sealed_at == START
-    with _UnitOfWork(engine) as uow:
+    with SqlUnitOfWork(engine) as uow:
         assert uow.audit.last_block() == result.block
         assert [record.block_no for record in uow.audit.records_in_block(1)] == [1, 1, 1]
     assert _verify(engine) == VerificationReport(
@@ -169,7 +139,7 @@ def test_sealing_puts_the_records_in_block_one_chained_to_genesis_and_it_verifie
 def test_each_block_chains_to_the_block_before(engine: sa.Engine, clock: _Clock) -> None:
     _three_blocks_of_two(engine, clock)
 
-    with _UnitOfWork(engine) as uow:
+    with SqlUnitOfWork(engine) as uow:
         blocks = uow.audit.blocks(0, 10)
 
     assert [block.block_no for block in blocks] == [1, 2, 3]
@@ -343,7 +313,7 @@ def test_a_sealer_that_read_a_stale_chain_head_loses_the_race_and_changes_nothin
     _append(engine, [_entry(3)])
 
     lost = seal_audit.seal_audit(
-        uow_factory=lambda: _UnitOfWork(engine, _StaleHeadRepository), clock=clock
+        uow_factory=lambda: UnitOfWorkWithAudit(engine, _StaleHeadRepository), clock=clock
     )
 
     assert lost == seal_audit.SealResult(outcome=SealOutcome.LOST_RACE)
@@ -358,11 +328,11 @@ def test_a_block_cannot_claim_records_another_block_already_sealed(
     _append(engine, [_entry(1), _entry(2)])
     first = _seal(engine, clock).block
     assert first is not None
-    with _UnitOfWork(engine) as uow:
+    with SqlUnitOfWork(engine) as uow:
         records = uow.audit.records_in_block(1)
     second = audit.seal(records, block_no=2, previous_hash=first.block_hash, sealed_at=clock.now())
 
-    with _UnitOfWork(engine) as uow, pytest.raises(errors.LostSealRace) as raised:
+    with SqlUnitOfWork(engine) as uow, pytest.raises(errors.LostSealRace) as raised:
         uow.audit.add_block(second, [1, 2])
 
     assert raised.value.block_no == 2
