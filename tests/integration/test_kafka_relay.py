@@ -24,6 +24,7 @@ from scheduler.adapters.sql import outbox, tables
 from scheduler.adapters.sql.unit_of_work import SqlUnitOfWork
 from scheduler.domain.events import Event, EventType, StoredEvent
 from scheduler.service.publish_outbox import PublishResult, publish_outbox
+from tests.support.clock import SettableClock
 
 if TYPE_CHECKING:
     from tests.services.kafka import KafkaBroker
@@ -38,13 +39,6 @@ FAST_RECONNECT = {"reconnect.backoff.ms": 50, "reconnect.backoff.max.ms": 500}
 
 
 @dataclass
-class FixedClock:
-    at: datetime = NOW
-
-    def now(self) -> datetime:
-        return self.at
-
-
 class CrashBeforeMarking(SqlUnitOfWork):
     """A unit of work whose second transaction dies before committing, as a relay killed
     between Kafka's acknowledgement and the database commit would."""
@@ -138,7 +132,7 @@ def _publish_until_empty(
             publish_outbox(
                 uow=SqlUnitOfWork(engine),
                 publisher=publisher,
-                clock=FixedClock(),
+                clock=SettableClock(NOW),
                 batch_size=batch_size,
             )
         )
@@ -264,7 +258,7 @@ def test_events_written_while_the_broker_is_down_stay_in_the_outbox_until_it_ret
     try:
         _write(engine, before)
         first_round = publish_outbox(
-            uow=SqlUnitOfWork(engine), publisher=publisher, clock=FixedClock()
+            uow=SqlUnitOfWork(engine), publisher=publisher, clock=SettableClock(NOW)
         )
 
         kafka_broker.stop()
@@ -272,7 +266,7 @@ def test_events_written_while_the_broker_is_down_stay_in_the_outbox_until_it_ret
             _write(engine, during)
             began = time.monotonic()
             outage_round = publish_outbox(
-                uow=SqlUnitOfWork(engine), publisher=publisher, clock=FixedClock()
+                uow=SqlUnitOfWork(engine), publisher=publisher, clock=SettableClock(NOW)
             )
             outage_seconds = time.monotonic() - began
             left_during_outage = _unpublished_ids(engine)
@@ -307,9 +301,13 @@ def test_a_relay_that_dies_before_marking_publishes_the_same_event_ids_again(
 
     with kafka.KafkaEventPublisher(kafka_bootstrap, topic, delivery_timeout_s=10.0) as publisher:
         with pytest.raises(RuntimeError, match="killed"):
-            publish_outbox(uow=CrashBeforeMarking(engine), publisher=publisher, clock=FixedClock())
+            publish_outbox(
+                uow=CrashBeforeMarking(engine), publisher=publisher, clock=SettableClock(NOW)
+            )
         still_unpublished = _unpublished_ids(engine)
-        retry = publish_outbox(uow=SqlUnitOfWork(engine), publisher=publisher, clock=FixedClock())
+        retry = publish_outbox(
+            uow=SqlUnitOfWork(engine), publisher=publisher, clock=SettableClock(NOW)
+        )
     messages = _read_topic(kafka_bootstrap, topic)
 
     ids = [str(event.event_id) for event in events]

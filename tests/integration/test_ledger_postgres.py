@@ -20,6 +20,7 @@ from scheduler.adapters import ledger
 from scheduler.adapters.sql import engine as sql_engine
 from scheduler.adapters.sql import tables
 from scheduler.domain.money import Money
+from tests.support.clock import SettableClock
 
 pytestmark = pytest.mark.integration
 
@@ -27,11 +28,6 @@ ACCOUNTS = ("ACC-A", "ACC-B", "ACC-C", "ACC-D")
 WORKERS = 4
 BATCHES_PER_WORKER = 25
 _T = TypeVar("_T")
-
-
-class FixedClock:
-    def now(self) -> datetime:
-        return datetime(2027, 3, 1, 9, 0, tzinfo=UTC)
 
 
 @pytest.fixture(scope="module")
@@ -61,7 +57,7 @@ def engine(ledger_url: str) -> Iterator[sa.Engine]:
 @pytest.fixture
 def book(engine: sa.Engine) -> ledger.Ledger:
     """Four EUR accounts holding 1000.00 each."""
-    book = ledger.Ledger(engine, FixedClock())
+    book = ledger.Ledger(engine, SettableClock(datetime(2027, 3, 1, 9, 0, tzinfo=UTC)))
     for account in ACCOUNTS:
         book.open_account(account, "customer", "EUR", opening_balance=Money.of("1000.00", "EUR"))
     return book

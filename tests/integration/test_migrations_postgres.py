@@ -24,6 +24,7 @@ from scheduler.domain import audit
 from scheduler.service import seal_audit, verify_audit
 from scheduler.service.seal_audit import SealOutcome
 from scheduler.service.verify_audit import VerificationReport
+from tests.support.clock import SettableClock
 from tests.support.unit_of_work import UnitOfWorkWithAudit
 
 pytestmark = pytest.mark.integration
@@ -55,11 +56,6 @@ def engine(database_url: str) -> Iterator[sa.Engine]:
     engine.dispose()
 
 
-class _Clock:
-    def now(self) -> datetime:
-        return START
-
-
 def _entry(writer: int, number: int) -> audit.AuditEntry:
     return audit.AuditEntry(
         occurred_at=START + timedelta(microseconds=number),
@@ -85,7 +81,7 @@ def _seal(
 ) -> seal_audit.SealResult:
     return seal_audit.seal_audit(
         uow_factory=lambda: UnitOfWorkWithAudit(engine, repository),
-        clock=_Clock(),
+        clock=SettableClock(START),
         max_records=max_records,
     )
 

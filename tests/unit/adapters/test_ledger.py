@@ -18,17 +18,10 @@ from scheduler.adapters.sql import engine as sql_engine
 from scheduler.adapters.sql import tables
 from scheduler.domain import errors
 from scheduler.domain.money import Money
+from tests.support.clock import SettableClock
 
 BOOKED = ports.TransferOutcome.BOOKED
 NOW = datetime(2027, 3, 1, 9, 0, tzinfo=UTC)
-
-
-class FixedClock:
-    def __init__(self, now: datetime) -> None:
-        self.current = now
-
-    def now(self) -> datetime:
-        return self.current
 
 
 @pytest.fixture
@@ -42,7 +35,7 @@ def engine(tmp_path: Path) -> Iterator[sa.Engine]:
 @pytest.fixture
 def book(engine: sa.Engine) -> ledger.Ledger:
     """A ledger with ALICE (EUR 100.00), BOB (EUR 0.00) and CAROL (USD 50.00)."""
-    book = ledger.Ledger(engine, FixedClock(NOW))
+    book = ledger.Ledger(engine, SettableClock(NOW))
     book.open_account("ALICE", "customer-1", "EUR", opening_balance=Money.of("100.00", "EUR"))
     book.open_account("BOB", "customer-2", "EUR")
     book.open_account("CAROL", "customer-3", "USD", opening_balance=Money.of("50.00", "USD"))
@@ -309,7 +302,7 @@ def test_a_database_failure_makes_the_whole_batch_unavailable(
 ) -> None:
     # No tables: every statement fails as a SQLite OperationalError would on a lost file.
     tables.metadata.drop_all(engine)
-    book = ledger.Ledger(engine, FixedClock(NOW))
+    book = ledger.Ledger(engine, SettableClock(NOW))
 
     results = book.transfer_many([transfer(), transfer()])
 

@@ -20,17 +20,10 @@ from scheduler.domain import audit, errors
 from scheduler.service import seal_audit, verify_audit
 from scheduler.service.seal_audit import SealOutcome
 from scheduler.service.verify_audit import BreakReason, BrokenBlock, VerificationReport
+from tests.support.clock import SettableClock
 from tests.support.unit_of_work import UnitOfWorkWithAudit
 
 START = datetime(2027, 3, 1, 9, 0, tzinfo=UTC)
-
-
-class _Clock:
-    def __init__(self, now: datetime) -> None:
-        self.current = now
-
-    def now(self) -> datetime:
-        return self.current
 
 
 @pytest.fixture
@@ -42,8 +35,8 @@ def engine(tmp_path: Path) -> Iterator[sa.Engine]:
 
 
 @pytest.fixture
-def clock() -> _Clock:
-    return _Clock(START)
+def clock() -> SettableClock:
+    return SettableClock(START)
 
 
 def _entry(number: int, **overrides: Any) -> audit.AuditEntry:
@@ -67,7 +60,9 @@ def _append(engine: sa.Engine, entries: Sequence[audit.AuditEntry]) -> None:
         uow.commit()
 
 
-def _seal(engine: sa.Engine, clock: _Clock, max_records: int = 5000) -> seal_audit.SealResult:
+def _seal(
+    engine: sa.Engine, clock: SettableClock, max_records: int = 5000
+) -> seal_audit.SealResult:
     return seal_audit.seal_audit(
         uow_factory=lambda: SqlUnitOfWork(engine), clock=clock, max_records=max_records
     )
@@ -77,7 +72,7 @@ def _verify(engine: sa.Engine, page_size: int = 100) -> VerificationReport:
     return verify_audit.verify_audit(uow=SqlUnitOfWork(engine), page_size=page_size)
 
 
-def _three_blocks_of_two(engine: sa.Engine, clock: _Clock) -> None:
+def _three_blocks_of_two(engine: sa.Engine, clock: SettableClock) -> None:
     """Blocks 1, 2, 3 holding seqs 1-2, 3-4, 5-6."""
     for block in range(3):
         _append(engine, [_entry(2 * block + 1), _entry(2 * block + 2)])
@@ -115,7 +110,7 @@ def test_appended_records_come_back_unsealed_in_order_with_their_details_intact(
 
 
 def test_sealing_puts_the_records_in_block_one_chained_to_genesis_and_it_verifies(
-    engine: sa.Engine, clock: _Clock
+    engine: sa.Engine, clock: SettableClock
 ) -> None:
     _append(engine, [_entry(1), _entry(2), _entry(3)])
 
@@ -136,7 +131,7 @@ def test_sealing_puts_the_records_in_block_one_chained_to_genesis_and_it_verifie
     )
 
 
-def test_each_block_chains_to_the_block_before(engine: sa.Engine, clock: _Clock) -> None:
+def test_each_block_chains_to_the_block_before(engine: sa.Engine, clock: SettableClock) -> None:
     _three_blocks_of_two(engine, clock)
 
     with SqlUnitOfWork(engine) as uow:
@@ -152,7 +147,9 @@ def test_each_block_chains_to_the_block_before(engine: sa.Engine, clock: _Clock)
     assert _verify(engine).ok
 
 
-def test_sealing_takes_at_most_max_records_oldest_first(engine: sa.Engine, clock: _Clock) -> None:
+def test_sealing_takes_at_most_max_records_oldest_first(
+    engine: sa.Engine, clock: SettableClock
+) -> None:
     _append(engine, [_entry(number) for number in range(1, 6)])
 
     results = [_seal(engine, clock, max_records=2) for _ in range(3)]
@@ -169,7 +166,7 @@ def test_sealing_takes_at_most_max_records_oldest_first(engine: sa.Engine, clock
 
 
 def test_sealing_twice_with_nothing_new_creates_no_empty_block(
-    engine: sa.Engine, clock: _Clock
+    engine: sa.Engine, clock: SettableClock
 ) -> None:
     _append(engine, [_entry(1)])
     _seal(engine, clock)
@@ -181,7 +178,7 @@ def test_sealing_twice_with_nothing_new_creates_no_empty_block(
     assert _scalar(engine, "SELECT count(*) FROM audit_block") == 1
 
 
-def test_sealing_an_empty_trail_creates_no_block(engine: sa.Engine, clock: _Clock) -> None:
+def test_sealing_an_empty_trail_creates_no_block(engine: sa.Engine, clock: SettableClock) -> None:
     assert _seal(engine, clock).outcome is SealOutcome.NOTHING_TO_SEAL
     assert _verify(engine) == VerificationReport(
         blocks_checked=0, records_checked=0, unsealed_records=0
@@ -189,7 +186,7 @@ def test_sealing_an_empty_trail_creates_no_block(engine: sa.Engine, clock: _Cloc
 
 
 def test_records_written_after_the_last_seal_are_counted_as_unsealed_not_failed(
-    engine: sa.Engine, clock: _Clock
+    engine: sa.Engine, clock: SettableClock
 ) -> None:
     _append(engine, [_entry(1), _entry(2)])
     _seal(engine, clock)
@@ -201,7 +198,7 @@ def test_records_written_after_the_last_seal_are_counted_as_unsealed_not_failed(
 
 
 def test_a_record_whose_details_were_changed_breaks_its_block(
-    engine: sa.Engine, clock: _Clock
+    engine: sa.Engine, clock: SettableClock
 ) -> None:
     _three_blocks_of_two(engine, clock)
     tampered = {"amount": "9999.00", "currency": "GBP", "n": 4}
@@ -216,7 +213,7 @@ def test_a_record_whose_details_were_changed_breaks_its_block(
 
 
 def test_a_record_whose_actor_was_changed_breaks_its_block(
-    engine: sa.Engine, clock: _Clock
+    engine: sa.Engine, clock: SettableClock
 ) -> None:
     _three_blocks_of_two(engine, clock)
     _execute(engine, "UPDATE audit_record SET actor = 'user:mallory' WHERE seq = 1")
@@ -226,7 +223,7 @@ def test_a_record_whose_actor_was_changed_breaks_its_block(
     )
 
 
-def test_a_deleted_record_breaks_its_block(engine: sa.Engine, clock: _Clock) -> None:
+def test_a_deleted_record_breaks_its_block(engine: sa.Engine, clock: SettableClock) -> None:
     _three_blocks_of_two(engine, clock)
     _execute(engine, "DELETE FROM audit_record WHERE seq = 5")
 
@@ -238,7 +235,9 @@ def test_a_deleted_record_breaks_its_block(engine: sa.Engine, clock: _Clock) -> 
     )
 
 
-def test_a_record_forged_into_a_sealed_block_breaks_it(engine: sa.Engine, clock: _Clock) -> None:
+def test_a_record_forged_into_a_sealed_block_breaks_it(
+    engine: sa.Engine, clock: SettableClock
+) -> None:
     _three_blocks_of_two(engine, clock)
     _execute(
         engine,
@@ -256,7 +255,7 @@ def test_a_record_forged_into_a_sealed_block_breaks_it(engine: sa.Engine, clock:
 
 
 def test_a_record_moved_into_another_block_breaks_the_first_block_it_left(
-    engine: sa.Engine, clock: _Clock
+    engine: sa.Engine, clock: SettableClock
 ) -> None:
     _three_blocks_of_two(engine, clock)
     _execute(engine, "UPDATE audit_record SET block_no = 3 WHERE seq = 2")
@@ -266,7 +265,7 @@ def test_a_record_moved_into_another_block_breaks_the_first_block_it_left(
     )
 
 
-def test_an_edited_block_row_is_a_chain_break(engine: sa.Engine, clock: _Clock) -> None:
+def test_an_edited_block_row_is_a_chain_break(engine: sa.Engine, clock: SettableClock) -> None:
     _three_blocks_of_two(engine, clock)
     _execute(engine, "UPDATE audit_block SET record_count = 3 WHERE block_no = 2")
 
@@ -274,7 +273,7 @@ def test_an_edited_block_row_is_a_chain_break(engine: sa.Engine, clock: _Clock) 
 
 
 def test_a_deleted_block_is_a_chain_break_at_the_block_after_it(
-    engine: sa.Engine, clock: _Clock
+    engine: sa.Engine, clock: SettableClock
 ) -> None:
     _three_blocks_of_two(engine, clock)
     _execute(engine, "DELETE FROM audit_block WHERE block_no = 2")
@@ -287,7 +286,7 @@ def test_a_deleted_block_is_a_chain_break_at_the_block_after_it(
     )
 
 
-def test_verification_pages_through_every_block(engine: sa.Engine, clock: _Clock) -> None:
+def test_verification_pages_through_every_block(engine: sa.Engine, clock: SettableClock) -> None:
     _append(engine, [_entry(number) for number in range(1, 8)])
     for _ in range(7):
         _seal(engine, clock, max_records=1)
@@ -306,7 +305,7 @@ class _StaleHeadRepository(SqlAuditRepository):
 
 
 def test_a_sealer_that_read_a_stale_chain_head_loses_the_race_and_changes_nothing(
-    engine: sa.Engine, clock: _Clock
+    engine: sa.Engine, clock: SettableClock
 ) -> None:
     _append(engine, [_entry(1), _entry(2)])
     _seal(engine, clock)
@@ -323,7 +322,7 @@ def test_a_sealer_that_read_a_stale_chain_head_loses_the_race_and_changes_nothin
 
 
 def test_a_block_cannot_claim_records_another_block_already_sealed(
-    engine: sa.Engine, clock: _Clock
+    engine: sa.Engine, clock: SettableClock
 ) -> None:
     _append(engine, [_entry(1), _entry(2)])
     first = _seal(engine, clock).block

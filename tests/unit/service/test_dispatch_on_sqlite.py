@@ -21,17 +21,7 @@ from scheduler.domain.operation import OperationStatus
 from scheduler.service.claim_due import claim_due
 from scheduler.service.create_schedule import CreateSchedule, create_schedule
 from scheduler.service.execute_claimed import Dispatch, TransactionMode, execute_claimed
-
-
-class SettableClock:
-    def __init__(self, now: datetime) -> None:
-        self.current = now
-
-    def now(self) -> datetime:
-        return self.current
-
-    def advance_to(self, moment: datetime) -> None:
-        self.current = moment
+from tests.support.clock import SettableClock
 
 
 @pytest.fixture
@@ -96,7 +86,10 @@ def _run_due(engine: sa.Engine, clock: SettableClock, ledger: Ledger, mode: Tran
         mode=mode,
     )
     claimed = claim_due(
-        uow=SqlUnitOfWork(engine), clock=clock, worker="worker-1", limit=100,
+        uow=SqlUnitOfWork(engine),
+        clock=clock,
+        worker="worker-1",
+        limit=100,
         lease=timedelta(seconds=60),
     )
     return claimed, execute_claimed(claimed, dispatch)
