@@ -8,6 +8,7 @@ sealers safe: the second insert of a block number fails.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 from typing import Any
 
@@ -101,57 +102,26 @@ class SqlAuditRepository:
         return int(count or 0)
 
 
+# The columns of audit_record and audit_block are named after the domain fields, so rows
+# and dataclasses convert by name.
+_ENTRY_FIELDS = tuple(field.name for field in dataclasses.fields(AuditEntry))
+
+
 def _entry_row(entry: AuditEntry) -> dict[str, Any]:
-    return {
-        "occurred_at": entry.occurred_at,
-        "actor": entry.actor,
-        "action": entry.action,
-        "subject_type": entry.subject_type,
-        "subject_id": entry.subject_id,
-        "customer_id": entry.customer_id,
-        "correlation_id": entry.correlation_id,
-        "details": entry.details,
-    }
+    return dataclasses.asdict(entry)
 
 
 def _to_record(row: sa.RowMapping) -> AuditRecord:
     return AuditRecord(
         seq=row["seq"],
         block_no=row["block_no"],
-        entry=AuditEntry(
-            occurred_at=row["occurred_at"],
-            actor=row["actor"],
-            action=row["action"],
-            subject_type=row["subject_type"],
-            subject_id=row["subject_id"],
-            customer_id=row["customer_id"],
-            correlation_id=row["correlation_id"],
-            details=row["details"],
-        ),
+        entry=AuditEntry(**{name: row[name] for name in _ENTRY_FIELDS}),
     )
 
 
 def _block_row(block: AuditBlock) -> dict[str, Any]:
-    return {
-        "block_no": block.block_no,
-        "sealed_at": block.sealed_at,
-        "record_count": block.record_count,
-        "first_seq": block.first_seq,
-        "last_seq": block.last_seq,
-        "records_digest": block.records_digest,
-        "previous_hash": block.previous_hash,
-        "block_hash": block.block_hash,
-    }
+    return dataclasses.asdict(block)
 
 
 def _to_block(row: sa.RowMapping) -> AuditBlock:
-    return AuditBlock(
-        block_no=row["block_no"],
-        sealed_at=row["sealed_at"],
-        record_count=row["record_count"],
-        first_seq=row["first_seq"],
-        last_seq=row["last_seq"],
-        records_digest=row["records_digest"],
-        previous_hash=row["previous_hash"],
-        block_hash=row["block_hash"],
-    )
+    return AuditBlock(**row)
