@@ -133,7 +133,6 @@ def _decide_without_gateway(
     def outcome(
         status: OperationStatus, code: str | None = None, reason: str | None = None
     ) -> Outcome:
-        failed = status in (OperationStatus.FAILED, OperationStatus.DEAD)
         return Outcome(
             operation=operation,
             status=status,
@@ -141,7 +140,7 @@ def _decide_without_gateway(
             finished_at=now,
             error_code=code,
             reason=reason,
-            recommended_action=recommended_action(code) if failed else None,
+            recommended_action=_action_for(status, code),
         )
 
     status = stored.schedule.status
@@ -194,7 +193,6 @@ def _transfer_outcome(
             )
     elif result.outcome is TransferOutcome.REJECTED:
         status = OperationStatus.FAILED
-    failed = status in (OperationStatus.FAILED, OperationStatus.DEAD)
     unavailable = result.outcome is TransferOutcome.UNAVAILABLE
     code = result.code or ("gateway_unavailable" if unavailable else None)
     return Outcome(
@@ -205,9 +203,16 @@ def _transfer_outcome(
         retry_at=retry_at,
         error_code=None if status is OperationStatus.SUCCEEDED else code,
         reason=None if status is OperationStatus.SUCCEEDED else result.reason,
-        recommended_action=recommended_action(code) if failed else None,
+        recommended_action=_action_for(status, code),
         gateway_reference=result.reference,
     )
+
+
+def _action_for(status: OperationStatus, code: str | None) -> str | None:
+    """What a person should do: only an operation that stopped for good needs someone."""
+    if status in (OperationStatus.FAILED, OperationStatus.DEAD):
+        return recommended_action(code)
+    return None
 
 
 def _record_all(
@@ -292,7 +297,7 @@ def _materialise_next(uow: UnitOfWork, outcome: Outcome, stored: StoredSchedule)
     nominal = schedule.recurrence.occurrence(following)
     after = schedule.recurrence.occurrence(following + 1)
     if not uow.schedules.advance(
-        schedule.id, from_index=following, to_index=following + 1 if after else None
+        schedule.id, from_index=following, to_index=following + 1 if after is not None else None
     ):
         return
     if nominal is not None:
