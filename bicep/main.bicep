@@ -27,6 +27,9 @@ param kafkaBootstrapServers string = ''
 @description('Kafka topic of the events.')
 param kafkaTopic string = 'tsched.events'
 
+@description('Base URL (https) of the core-banking payments API; empty uses the embedded ledger, for demonstrations only.')
+param coreBankingUrl string = ''
+
 var resourceToken = toLower(uniqueString(subscription().id, environmentName, location))
 var tags = {
   'azd-env-name': environmentName
@@ -145,6 +148,7 @@ module functions 'app/functions.bicep' = {
     exportsBlobUrl: storage.outputs.exportsBlobEndpoint
     kafkaBootstrapServers: kafkaBootstrapServers
     kafkaTopic: kafkaTopic
+    coreBankingUrl: coreBankingUrl
   }
 }
 

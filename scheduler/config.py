@@ -130,6 +130,10 @@ class Settings(BaseSettings):
     """Blob service URL of the account holding exports; `None` turns exports to Blob
     storage off."""
 
+    core_banking_url: str | None = None
+    """Base URL of the core-banking payments API the transfers go to; `None` uses the
+    embedded double-entry ledger in the store (local runs and demonstrations)."""
+
     @classmethod
     def settings_customise_sources(
         cls,
@@ -155,6 +159,7 @@ class Settings(BaseSettings):
         "cosmos_endpoint",
         "servicebus_namespace",
         "blob_account_url",
+        "core_banking_url",
         mode="before",
     )
     @classmethod
@@ -234,7 +239,7 @@ class Settings(BaseSettings):
             raise ValueError("offsets must be distinct")
         return tuple(sorted(value, key=lambda offset: offset.nominal_length, reverse=True))
 
-    @field_validator("cosmos_endpoint", "blob_account_url")
+    @field_validator("cosmos_endpoint", "blob_account_url", "core_banking_url")
     @classmethod
     def _endpoint(cls, value: str | None) -> str | None:
         if value is None:

@@ -87,6 +87,10 @@ class OutboxRepository(Protocol):
         """Up to `limit` unpublished events, oldest first."""
         ...
 
+    def after(self, outbox_id: int, limit: int) -> list[StoredEvent]:
+        """Up to `limit` events with ids above `outbox_id`, published or not, oldest first."""
+        ...
+
     def mark_published(self, outbox_ids: Sequence[int], at: datetime) -> None:
         """Record that the events with these outbox ids were delivered."""
         ...
@@ -167,6 +171,11 @@ class ScheduleRepository(Protocol):
         """Move next_index from `from_index` to `to_index`; False if it had moved already."""
         ...
 
+    def complete(self, schedule_id: UUID, at: datetime) -> bool:
+        """Mark the schedule COMPLETED if it has no occurrence left to materialise and
+        is active or paused (bumping its version); False otherwise."""
+        ...
+
 
 class OperationRepository(Protocol):
     """Operations: the materialised executions and reminders."""
@@ -188,6 +197,18 @@ class OperationRepository(Protocol):
 
     def cancel_open(self, schedule_id: UUID, at: datetime) -> list[Operation]:
         """Cancel the schedule's PENDING and RETRY_WAIT operations; return them."""
+        ...
+
+    def next_due_at(self) -> datetime | None:
+        """When the earliest claimable operation comes due (or its lease expires)."""
+        ...
+
+    def in_flight(self, schedule_id: UUID) -> list[Operation]:
+        """The schedule's CLAIMED operations: a worker may be executing them now."""
+        ...
+
+    def has_unfinished_execution(self, schedule_id: UUID) -> bool:
+        """Whether an execution of the schedule is PENDING, CLAIMED or RETRY_WAIT."""
         ...
 
 

@@ -53,6 +53,9 @@ param kafkaBootstrapServers string = ''
 @description('Kafka topic of the events.')
 param kafkaTopic string = 'tsched.events'
 
+@description('Base URL (https) of the core-banking payments API; empty uses the embedded ledger.')
+param coreBankingUrl string = ''
+
 @description('NCRONTAB schedule of the dispatch timer, six fields, in UTC.')
 param dispatchSchedule string = '*/5 * * * * *'
 
@@ -110,6 +113,7 @@ var appSettings = {
   COSMOS_ENDPOINT: cosmosEndpoint
   SERVICEBUS_NAMESPACE: serviceBusNamespace
   BLOB_ACCOUNT_URL: exportsBlobUrl
+  CORE_BANKING_URL: coreBankingUrl
 }
 
 resource plan 'Microsoft.Web/serverfarms@2024-11-01' = {

@@ -101,6 +101,50 @@ class IllegalTransition(SchedulerError):
         self.operation_id = operation_id
 
 
+class ScheduleNotChangeable(SchedulerError):
+    """The schedule cannot move from its current status to the requested one."""
+
+    code = "schedule_not_changeable"
+
+    def __init__(self, current: str, requested: str, *, schedule_id: str):
+        super().__init__(
+            f"a {current} schedule cannot become {requested}",
+            current=current,
+            requested=requested,
+            schedule_id=schedule_id,
+        )
+        self.current = current
+        self.requested = requested
+        self.schedule_id = schedule_id
+
+
+class UnknownSchedule(SchedulerError):
+    """No schedule has this id."""
+
+    code = "unknown_schedule"
+
+    def __init__(self, schedule_id: str) -> None:
+        super().__init__(f"no schedule has id {schedule_id}", schedule_id=schedule_id)
+        self.schedule_id = schedule_id
+
+
+class StaleVersion(SchedulerError):
+    """The schedule changed since the version the request was based on."""
+
+    code = "stale_version"
+
+    def __init__(self, *, schedule_id: str, expected: int, current: int) -> None:
+        super().__init__(
+            f"schedule {schedule_id} is at version {current}, not {expected}",
+            schedule_id=schedule_id,
+            expected=expected,
+            current=current,
+        )
+        self.schedule_id = schedule_id
+        self.expected = expected
+        self.current = current
+
+
 class LostSealRace(SchedulerError):
     """Another sealer stored this audit block, or sealed some of its records, first."""
 

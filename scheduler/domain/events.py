@@ -17,7 +17,10 @@ class EventType(enum.StrEnum):
 
     SCHEDULE_CREATED = "com.tsched.schedule.created.v1"
     SCHEDULE_CHANGED = "com.tsched.schedule.changed.v1"
+    SCHEDULE_PAUSED = "com.tsched.schedule.paused.v1"
+    SCHEDULE_RESUMED = "com.tsched.schedule.resumed.v1"
     SCHEDULE_CANCELLED = "com.tsched.schedule.cancelled.v1"
+    SCHEDULE_COMPLETED = "com.tsched.schedule.completed.v1"
     REMINDER_DUE = "com.tsched.reminder.due.v1"
     EXECUTION_SUCCEEDED = "com.tsched.execution.succeeded.v1"
     EXECUTION_FAILED = "com.tsched.execution.failed.v1"

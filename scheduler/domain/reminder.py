@@ -51,8 +51,7 @@ class ReminderOffset:
         minutes = (days * 24 + parts["hours"]) * 60 + parts["minutes"]
         if not 0 < minutes <= MAX_OFFSET // timedelta(minutes=1):
             raise errors.InvalidReminder(
-                f"a reminder is due between 1 minute and {MAX_OFFSET.days} days before, "
-                f"not {text}",
+                f"a reminder is due between 1 minute and {MAX_OFFSET.days} days before, not {text}",
                 field="reminders",
             )
         return cls(days=days, elapsed=timedelta(hours=parts["hours"], minutes=parts["minutes"]))

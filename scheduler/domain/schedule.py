@@ -49,6 +49,27 @@ class ScheduleStatus(enum.StrEnum):
     COMPLETED = "completed"
 
 
+_SCHEDULE_MOVES: dict[ScheduleStatus, frozenset[ScheduleStatus]] = {
+    ScheduleStatus.ACTIVE: frozenset(
+        {ScheduleStatus.PAUSED, ScheduleStatus.CANCELLED, ScheduleStatus.COMPLETED}
+    ),
+    ScheduleStatus.PAUSED: frozenset(
+        {ScheduleStatus.ACTIVE, ScheduleStatus.CANCELLED, ScheduleStatus.COMPLETED}
+    ),
+    ScheduleStatus.CANCELLED: frozenset(),
+    ScheduleStatus.COMPLETED: frozenset(),
+}
+
+#: Statuses a schedule never leaves.
+FINAL_STATUSES = frozenset({ScheduleStatus.CANCELLED, ScheduleStatus.COMPLETED})
+
+
+def can_change_status(current: ScheduleStatus, requested: ScheduleStatus) -> bool:
+    """Whether a schedule in `current` may move to `requested`: paused and active move
+    between each other, and either may end (cancelled, completed); an ended one stays."""
+    return requested in _SCHEDULE_MOVES[current]
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Schedule:
     """A one-time transfer or a recurring payment from `debit_account` to

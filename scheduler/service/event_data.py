@@ -26,9 +26,7 @@ def amount(value: Money) -> dict[str, str]:
     return {"value": str(value.amount), "currency": value.currency.code}
 
 
-def schedule_event(
-    event_type: EventType, schedule: Schedule, at: datetime, **extra: Any
-) -> Event:
+def schedule_event(event_type: EventType, schedule: Schedule, at: datetime, **extra: Any) -> Event:
     """An event about a schedule as a whole; its id is stable per schedule version."""
     data: dict[str, Any] = {
         "schedule_id": str(schedule.id),

@@ -26,7 +26,13 @@ from scheduler.domain import plan
 from scheduler.domain.audit import AuditEntry
 from scheduler.domain.events import EventType
 from scheduler.domain.occurrence import operations_for
-from scheduler.domain.operation import Operation, OperationKind, OperationStatus, Outcome
+from scheduler.domain.operation import (
+    FINAL,
+    Operation,
+    OperationKind,
+    OperationStatus,
+    Outcome,
+)
 from scheduler.domain.retry import MissedRunPolicy, RetryPolicy, recommended_action
 from scheduler.domain.schedule import ScheduleStatus
 from scheduler.ports import (
@@ -284,23 +290,56 @@ def _record(
     )
     uow.outbox.add([event_data.outcome_event(event_type, outcome)])
     if operation.kind is OperationKind.EXECUTION:
-        _materialise_next(uow, outcome, schedules[operation.schedule_id])
+        stored = schedules[operation.schedule_id]
+        ended = _materialise_next(uow, outcome, stored)
+        if ended and outcome.status in FINAL:
+            _complete_if_done(uow, outcome, stored, dispatch)
     return True
 
 
-def _materialise_next(uow: UnitOfWork, outcome: Outcome, stored: StoredSchedule) -> None:
-    """Create the occurrence after this one, once, when this one is first recorded."""
+def _materialise_next(uow: UnitOfWork, outcome: Outcome, stored: StoredSchedule) -> bool:
+    """Create the occurrence after this one, once, when this one is first recorded.
+    Returns whether the schedule's sequence has ended (nothing left to materialise)."""
     schedule = stored.schedule
     following = outcome.operation.occurrence_index + 1
+    if stored.next_index is None:
+        return True
     if stored.next_index != following or schedule.status is ScheduleStatus.CANCELLED:
-        return
+        return False
     nominal = schedule.recurrence.occurrence(following)
     after = schedule.recurrence.occurrence(following + 1)
-    if not uow.schedules.advance(
-        schedule.id, from_index=following, to_index=following + 1 if after is not None else None
-    ):
-        return
+    to_index = following + 1 if after is not None else None
+    if not uow.schedules.advance(schedule.id, from_index=following, to_index=to_index):
+        return False
     if nominal is not None:
         planned = plan.planned_execution(schedule, following, nominal)
         at = outcome.finished_at
         uow.operations.add(operations_for(schedule, planned, now=at), at)
+    return nominal is None
+
+
+def _complete_if_done(
+    uow: UnitOfWork, outcome: Outcome, stored: StoredSchedule, dispatch: Dispatch
+) -> None:
+    """Mark the schedule COMPLETED once its last execution has a final outcome."""
+    schedule = stored.schedule
+    at = outcome.finished_at
+    if uow.operations.has_unfinished_execution(schedule.id) or not uow.schedules.complete(
+        schedule.id, at
+    ):
+        return
+    completed = uow.schedules.get_many([schedule.id])[schedule.id].schedule
+    uow.audit.append(
+        [
+            AuditEntry(
+                occurred_at=at,
+                actor=f"worker:{dispatch.worker}",
+                action="schedule.completed",
+                subject_type="schedule",
+                subject_id=str(schedule.id),
+                customer_id=schedule.customer_id,
+                details={"last_operation_id": str(outcome.operation.id)},
+            )
+        ]
+    )
+    uow.outbox.add([event_data.schedule_event(EventType.SCHEDULE_COMPLETED, completed, at)])

@@ -73,6 +73,35 @@ class SqlOperationRepository:
             )
         return [_operation(row) for row in rows]
 
+    def next_due_at(self) -> datetime | None:
+        # The claim index's own predicate, so this reads one entry of ix_operation_claim.
+        claimable = sa.text("status IN ('pending', 'retry_wait', 'claimed')")
+        due: datetime | None = self._connection.execute(
+            sa.select(sa.func.min(_t.c.available_at)).where(claimable)
+        ).scalar_one()
+        return due
+
+    def in_flight(self, schedule_id: UUID) -> list[Operation]:
+        rows = self._connection.execute(
+            sa.select(_t).where(
+                _t.c.schedule_id == schedule_id, _t.c.status == OperationStatus.CLAIMED.value
+            )
+        )
+        return [_operation(row) for row in rows]
+
+    def has_unfinished_execution(self, schedule_id: UUID) -> bool:
+        unfinished = (*_OPEN, OperationStatus.CLAIMED.value)
+        found = self._connection.execute(
+            sa.select(_t.c.id)
+            .where(
+                _t.c.schedule_id == schedule_id,
+                _t.c.kind == OperationKind.EXECUTION.value,
+                _t.c.status.in_(unfinished),
+            )
+            .limit(1)
+        ).first()
+        return found is not None
+
 
 def _row(operation: Operation, at: datetime) -> dict[str, Any]:
     return {

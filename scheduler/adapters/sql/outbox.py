@@ -35,17 +35,19 @@ def select_unpublished(limit: int) -> sa.Select[Any]:
     publishes outside any transaction, and a row published twice is acceptable."""
     outbox = tables.outbox
     return (
-        sa.select(
-            outbox.c.id,
-            outbox.c.event_id,
-            outbox.c.event_type,
-            outbox.c.schedule_id,
-            outbox.c.occurred_at,
-            outbox.c.payload,
-        )
-        .where(outbox.c.published_at.is_(None))
-        .order_by(outbox.c.id)
-        .limit(limit)
+        _select_events().where(outbox.c.published_at.is_(None)).order_by(outbox.c.id).limit(limit)
+    )
+
+
+def _select_events() -> sa.Select[Any]:
+    outbox = tables.outbox
+    return sa.select(
+        outbox.c.id,
+        outbox.c.event_id,
+        outbox.c.event_type,
+        outbox.c.schedule_id,
+        outbox.c.occurred_at,
+        outbox.c.payload,
     )
 
 
@@ -111,6 +113,13 @@ class SqlOutboxRepository:
         if limit < 1:
             raise ValueError(f"limit must be at least 1, not {limit}")
         rows = self._connection.execute(select_unpublished(limit))
+        return [_stored(row) for row in rows]
+
+    def after(self, outbox_id: int, limit: int) -> list[StoredEvent]:
+        outbox = tables.outbox
+        rows = self._connection.execute(
+            _select_events().where(outbox.c.id > outbox_id).order_by(outbox.c.id).limit(limit)
+        )
         return [_stored(row) for row in rows]
 
     def mark_published(self, outbox_ids: Sequence[int], at: datetime) -> None:

@@ -20,6 +20,7 @@ from scheduler.ports import StoredSchedule
 DEFINITION_VERSION = 1
 
 _t = tables.schedule
+_LIVE = (ScheduleStatus.ACTIVE.value, ScheduleStatus.PAUSED.value)
 
 
 class SqlScheduleRepository:
@@ -95,6 +96,18 @@ class SqlScheduleRepository:
             _t.update()
             .where(_t.c.id == schedule_id, _t.c.next_index == from_index)
             .values(next_index=to_index)
+        )
+        return _exactly_one(result.rowcount)
+
+    def complete(self, schedule_id: UUID, at: datetime) -> bool:
+        result = self._connection.execute(
+            _t.update()
+            .where(
+                _t.c.id == schedule_id,
+                _t.c.next_index.is_(None),
+                _t.c.status.in_(_LIVE),
+            )
+            .values(status=ScheduleStatus.COMPLETED.value, version=_t.c.version + 1, updated_at=at)
         )
         return _exactly_one(result.rowcount)
 

@@ -1,4 +1,4 @@
-"""`tsched preview` and `tsched demo`, run in-process with a fixed --after."""
+"""`tsched preview` and `tsched examples`, run in-process with a fixed --after."""
 
 from __future__ import annotations
 
@@ -283,8 +283,8 @@ def test_an_unknown_frequency_is_refused_by_argument_parsing(
     assert "invalid choice: 'fortnightly'" in capsys.readouterr().err
 
 
-def test_demo_json_previews_every_example(capsys: pytest.CaptureFixture[str]) -> None:
-    status, out, err = run(capsys, "demo", "--json", *AFTER, "-n", "3")
+def test_examples_json_previews_every_example(capsys: pytest.CaptureFixture[str]) -> None:
+    status, out, err = run(capsys, "examples", "--json", *AFTER, "-n", "3")
     assert (status, err) == (0, "")
     previews = json.loads(out)
     assert [p["title"] for p in previews] == [title for title, _ in demo.EXAMPLES]
@@ -305,8 +305,8 @@ def test_demo_json_previews_every_example(capsys: pytest.CaptureFixture[str]) ->
     )
 
 
-def test_demo_prints_a_titled_table_per_example(capsys: pytest.CaptureFixture[str]) -> None:
-    status, out, _ = run(capsys, "demo", *AFTER, "-n", "1")
+def test_examples_prints_a_titled_table_per_example(capsys: pytest.CaptureFixture[str]) -> None:
+    status, out, _ = run(capsys, "examples", *AFTER, "-n", "1")
     assert status == 0
     titles = [line.removeprefix("== ") for line in out.splitlines() if line.startswith("== ")]
     assert titles == [title for title, _ in demo.EXAMPLES]

@@ -1,9 +1,8 @@
-"""The `tsched` command."""
+"""`tsched preview` and `tsched examples`: plan schedules without storing anything."""
 
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import uuid
 from collections.abc import Sequence
@@ -11,30 +10,15 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import pydantic
-
 from scheduler import demo
 from scheduler.api import schemas
-from scheduler.domain import errors, plan
-
-EXIT_INVALID_INPUT = 2
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """Run the command line; returns the process exit status."""
-    parser = _parser()
-    args = parser.parse_args(argv)
-    try:
-        return int(args.run(args))
-    except (errors.SchedulerError, pydantic.ValidationError, OSError) as error:
-        print(f"tsched: {_describe(error)}", file=sys.stderr)
-        return EXIT_INVALID_INPUT
+from scheduler.cli import output
+from scheduler.cli.output import Commands
+from scheduler.domain import plan
 
 
-def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="tsched", description=__doc__)
-    commands = parser.add_subparsers(required=True, metavar="COMMAND")
-
+def register(commands: Commands) -> None:
+    """Add `preview` and `examples`."""
     preview = commands.add_parser(
         "preview",
         help="list the next executions and reminders of a schedule without saving it",
@@ -46,16 +30,15 @@ def _parser() -> argparse.ArgumentParser:
     _add_output_flags(preview)
     preview.set_defaults(run=_run_preview)
 
-    demo_command = commands.add_parser(
-        "demo", help="preview a few typical schedules: the 31st, DST nights, bank holidays"
+    examples = commands.add_parser(
+        "examples", help="preview a few typical schedules: the 31st, DST nights, bank holidays"
     )
-    _add_output_flags(demo_command)
-    demo_command.set_defaults(run=_run_demo)
-    return parser
+    _add_output_flags(examples)
+    examples.set_defaults(run=_run_examples)
 
 
 def _add_output_flags(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("-n", "--count", type=_positive, default=6, help="executions to list")
+    parser.add_argument("-n", "--count", type=output.positive, default=6, help="executions to list")
     parser.add_argument(
         "--after",
         type=datetime.fromisoformat,
@@ -74,9 +57,7 @@ def _add_schedule_flags(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--start", dest="start_date", help="first date, YYYY-MM-DD")
     group.add_argument("--time", dest="time_of_day", default="09:00", help="local HH:MM")
     group.add_argument("--zone", dest="time_zone", default="Europe/London", help="IANA zone")
-    group.add_argument(
-        "--frequency", choices=["daily", "weekly", "monthly", "quarterly", "yearly"]
-    )
+    group.add_argument("--frequency", choices=["daily", "weekly", "monthly", "quarterly", "yearly"])
     group.add_argument("--interval", type=int)
     group.add_argument("--weekdays", help="comma-separated, e.g. MO,WE,FR")
     group.add_argument("--day-of-month", type=int, help="1-31, or -1 for the last day")
@@ -130,19 +111,19 @@ def _run_preview(args: argparse.Namespace) -> int:
         document = schemas.ScheduleIn.model_validate(_document_from_flags(args))
     executions = _preview(document, args)
     if args.json:
-        _print_json([execution.model_dump(mode="json") for execution in executions])
+        output.print_json([execution.model_dump(mode="json") for execution in executions])
     else:
         print(_table(executions))
     return 0
 
 
-def _run_demo(args: argparse.Namespace) -> int:
+def _run_examples(args: argparse.Namespace) -> int:
     previews = []
     for title, document in demo.EXAMPLES:
         executions = _preview(schemas.ScheduleIn.model_validate(document), args)
         previews.append((title, document, executions))
     if args.json:
-        _print_json(
+        output.print_json(
             [
                 {
                     "title": title,
@@ -164,9 +145,7 @@ def _preview(
     document: schemas.ScheduleIn, args: argparse.Namespace
 ) -> list[schemas.PlannedExecutionOut]:
     now = datetime.now(UTC)
-    schedule = document.to_schedule(
-        schedule_id=uuid.uuid4(), customer_id="preview", created_at=now
-    )
+    schedule = document.to_schedule(schedule_id=uuid.uuid4(), customer_id="preview", created_at=now)
     after = args.after or now
     return [
         schemas.PlannedExecutionOut.of(planned)
@@ -194,41 +173,9 @@ def _table(executions: Sequence[schemas.PlannedExecutionOut]) -> str:
                 item.execute_at_local.strftime("%Y-%m-%d %H:%M %Z"),
                 item.execute_at_utc.strftime("%Y-%m-%d %H:%MZ"),
                 note,
-                ", ".join(
-                    f"{r.offset}: {r.due_at_local:%m-%d %H:%M}" for r in item.reminders
-                ),
+                ", ".join(f"{r.offset}: {r.due_at_local:%m-%d %H:%M}" for r in item.reminders),
             )
         )
     if len(rows) == 1:
         return "(no executions)"
-    widths = [max(len(row[column]) for row in rows) for column in range(len(header))]
-    return "\n".join(
-        "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip()
-        for row in rows
-    )
-
-
-def _describe(error: Exception) -> str:
-    if isinstance(error, pydantic.ValidationError):
-        return "; ".join(
-            f"{'.'.join(str(part) for part in item['loc']) or 'document'}: {item['msg']}"
-            for item in error.errors()
-        )
-    field = getattr(error, "field", None)
-    message = str(error)
-    return f"{field}: {message}" if field and not message.startswith(field) else message
-
-
-def _positive(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError("must be at least 1")
-    return value
-
-
-def _print_json(value: object) -> None:
-    print(json.dumps(value, indent=2, ensure_ascii=False))
-
-
-if __name__ == "__main__":
-    sys.exit(main())
+    return output.table(rows)

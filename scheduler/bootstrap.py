@@ -1,0 +1,79 @@
+"""Build the scheduler's parts from its settings: the one place that picks adapters.
+
+The Functions app, `tsched serve`, the benchmark and the tests all assemble the engine
+here, so they run the same code with different settings.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import uuid
+from dataclasses import dataclass
+
+import sqlalchemy as sa
+from azure.identity import ManagedIdentityCredential
+
+from scheduler.adapters.corebanking import CoreBankingGateway
+from scheduler.adapters.kafka import KafkaEventPublisher
+from scheduler.adapters.ledger import Ledger
+from scheduler.adapters.sql.engine import create_engine
+from scheduler.adapters.sql.unit_of_work import SqlUnitOfWork
+from scheduler.clocks import SystemClock
+from scheduler.config import Settings
+from scheduler.ports import Clock, EventPublisher, PaymentGateway
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Runtime:
+    """The scheduler's parts for one process. `ledger` is set when the embedded ledger
+    is the payment gateway; `publisher` is None when events stay in the outbox."""
+
+    settings: Settings
+    engine: sa.Engine
+    clock: Clock
+    gateway: PaymentGateway
+    ledger: Ledger | None
+    publisher: EventPublisher | None
+    worker: str
+
+    def unit_of_work(self) -> SqlUnitOfWork:
+        """A new unit of work on the store."""
+        return SqlUnitOfWork(self.engine)
+
+    def close(self) -> None:
+        """Release the database connections."""
+        self.engine.dispose()
+
+
+def build(settings: Settings, *, clock: Clock | None = None, worker: str | None = None) -> Runtime:
+    """The parts `settings` describe, on `clock` (the system clock by default), for a
+    worker named `worker` (host, process and a random suffix by default)."""
+    credential = None
+    if settings.database_credential == "managedidentity":
+        credential = ManagedIdentityCredential(client_id=settings.azure_client_id)
+    engine = create_engine(settings.database_url.get_secret_value(), credential=credential)
+    clock = clock or SystemClock()
+    ledger = None
+    gateway: PaymentGateway
+    if settings.core_banking_url is None:
+        gateway = ledger = Ledger(engine, clock)
+    else:
+        gateway = CoreBankingGateway(settings.core_banking_url)
+    publisher = None
+    if settings.kafka_bootstrap_servers is not None:
+        publisher = KafkaEventPublisher(settings.kafka_bootstrap_servers, settings.kafka_topic)
+    return Runtime(
+        settings=settings,
+        engine=engine,
+        clock=clock,
+        gateway=gateway,
+        ledger=ledger,
+        publisher=publisher,
+        worker=worker or default_worker_name(),
+    )
+
+
+def default_worker_name() -> str:
+    """A name unique to this process, readable in lease columns and logs."""
+    return f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"

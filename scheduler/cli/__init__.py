@@ -1,0 +1,47 @@
+"""The `tsched` command: each module here adds one group of subcommands."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Sequence
+
+import pydantic
+
+from scheduler.cli import demo, engine, planning, records
+from scheduler.domain import errors
+
+EXIT_INVALID_INPUT = 2
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; returns the process exit status."""
+    parser = argparse.ArgumentParser(prog="tsched", description=__doc__)
+    parser.add_argument("-v", "--verbose", action="store_true", help="log at INFO level")
+    commands = parser.add_subparsers(required=True, metavar="COMMAND")
+    planning.register(commands)
+    engine.register(commands)
+    demo.register(commands)
+    records.register(commands)
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=logging.INFO if args.verbose else logging.WARNING,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    try:
+        return int(args.run(args))
+    except (errors.SchedulerError, pydantic.ValidationError, OSError) as error:
+        print(f"tsched: {_describe(error)}", file=sys.stderr)
+        return EXIT_INVALID_INPUT
+
+
+def _describe(error: Exception) -> str:
+    if isinstance(error, pydantic.ValidationError):
+        return "; ".join(
+            f"{'.'.join(str(part) for part in item['loc']) or 'document'}: {item['msg']}"
+            for item in error.errors()
+        )
+    field = getattr(error, "field", None)
+    message = str(error)
+    return f"{field}: {message}" if field and not message.startswith(field) else message

@@ -1,0 +1,116 @@
+"""`tsched migrate` and `tsched serve`: prepare the store and run the dispatcher."""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import threading
+from datetime import UTC, datetime, timedelta
+
+from scheduler import bootstrap, runner
+from scheduler.adapters.sql import migrate
+from scheduler.cli import output
+from scheduler.cli.output import Commands
+from scheduler.clocks import AcceleratedClock, SystemClock
+from scheduler.config import load_settings
+from scheduler.ports import Clock
+from scheduler.service.execute_claimed import TransactionMode
+
+
+def register(commands: Commands) -> None:
+    """Add `migrate` and `serve`."""
+    migrate_command = commands.add_parser(
+        "migrate", help="bring the store's tables to the latest version (DATABASE_URL)"
+    )
+    migrate_command.set_defaults(run=_run_migrate)
+
+    serve = commands.add_parser(
+        "serve",
+        help="run the dispatcher: execute due operations, relay events, seal the audit trail",
+        description="One process runs the same service calls the Durable orchestration "
+        "makes in Azure, in a loop, against DATABASE_URL (a SQLite file by default).",
+    )
+    serve.add_argument(
+        "--speed",
+        type=float,
+        default=1.0,
+        help="run the clock this many times faster than real time (demonstrations only)",
+    )
+    serve.add_argument(
+        "--start",
+        type=datetime.fromisoformat,
+        help="with --speed, the RFC 3339 instant the clock starts at (default: now)",
+    )
+    serve.add_argument("--batch-size", type=output.positive, help="default DISPATCH_BATCH_SIZE")
+    serve.add_argument(
+        "--mode",
+        type=TransactionMode,
+        choices=list(TransactionMode),
+        default=TransactionMode.BATCH,
+        help="commit a batch's outcomes together (savepoint each) or one by one",
+    )
+    serve.add_argument(
+        "--idle-sleep", type=float, default=0.5, help="seconds to wait when nothing is due"
+    )
+    serve.add_argument("--until-idle", action="store_true", help="stop when nothing is due")
+    serve.add_argument("--no-migrate", action="store_true", help="do not migrate the store first")
+    serve.add_argument("--quiet", action="store_true", help="print nothing per pass")
+    serve.set_defaults(run=_run_serve)
+
+
+def _run_migrate(_args: argparse.Namespace) -> int:
+    migrate.upgrade(load_settings().database_url.get_secret_value())
+    print("tsched: store is at the latest version")
+    return 0
+
+
+def _run_serve(args: argparse.Namespace) -> int:
+    settings = load_settings()
+    clock: Clock = SystemClock()
+    if args.speed != 1.0 or args.start is not None:
+        clock = AcceleratedClock(args.start or datetime.now(UTC), args.speed)
+    runtime = bootstrap.build(settings, clock=clock)
+    if not args.no_migrate:
+        migrate.upgrade(runtime.engine)
+    loop = runner.LoopSettings(
+        batch_size=args.batch_size or settings.dispatch_batch_size,
+        lease=timedelta(seconds=settings.lease_seconds),
+        mode=args.mode,
+        idle_sleep=args.idle_sleep,
+    )
+    stop = threading.Event()
+    for signal_number in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signal_number, lambda *_: stop.set())
+    events = "Kafka" if runtime.publisher is not None else "the outbox (tsched events)"
+    gateway = "the embedded ledger" if runtime.ledger is not None else "core banking"
+    print(
+        f"tsched serve: worker {runtime.worker} on {runtime.engine.url.get_backend_name()}, "
+        f"paying through {gateway}, events to {events}; Ctrl-C stops",
+        flush=True,
+    )
+
+    def report(cycle: runner.Cycle) -> None:
+        if cycle.busy and not args.quiet:
+            print(describe_cycle(clock.now(), cycle), flush=True)
+
+    try:
+        runner.serve(runtime, loop, stop=stop, on_cycle=report, until_idle=args.until_idle)
+    finally:
+        runtime.close()
+    return 0
+
+
+def describe_cycle(now: datetime, cycle: runner.Cycle) -> str:
+    """One line saying what a pass did."""
+    outcomes = ", ".join(
+        f"{count} {status.value}" for status, count in sorted(cycle.recorded.items())
+    )
+    parts = [f"{now:%Y-%m-%d %H:%M:%SZ}", f"claimed {cycle.claimed}"]
+    if outcomes:
+        parts.append(outcomes)
+    if cycle.lost_leases:
+        parts.append(f"{cycle.lost_leases} lost leases")
+    if cycle.errors:
+        parts.append(f"{cycle.errors} errors")
+    parts.append(f"published {cycle.published}, sealed {cycle.sealed}")
+    return "  ".join(parts)

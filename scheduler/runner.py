@@ -1,0 +1,112 @@
+"""The dispatcher loop of `tsched serve`: the service calls the Durable orchestration
+makes as activities (claim a batch, execute it, publish the outbox, seal the audit),
+run one after another in one process.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+from scheduler.bootstrap import Runtime
+from scheduler.domain.operation import OperationStatus
+from scheduler.service.claim_due import claim_due
+from scheduler.service.execute_claimed import Dispatch, TransactionMode, execute_claimed
+from scheduler.service.publish_outbox import publish_outbox
+from scheduler.service.seal_audit import seal_audit
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class LoopSettings:
+    """How the loop runs: batch size, lease, transaction mode, and how long it sleeps
+    (in real seconds) when nothing was due."""
+
+    batch_size: int = 500
+    lease: timedelta = timedelta(seconds=60)
+    mode: TransactionMode = TransactionMode.BATCH
+    idle_sleep: float = 0.5
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Cycle:
+    """What one pass did."""
+
+    claimed: int
+    recorded: dict[OperationStatus, int] = field(default_factory=dict)
+    lost_leases: int = 0
+    errors: int = 0
+    published: int = 0
+    sealed: int = 0
+
+    @property
+    def busy(self) -> bool:
+        """Whether the pass found work, so the next should start at once."""
+        return self.claimed > 0 or self.published > 0 or self.sealed > 0
+
+
+def run_cycle(runtime: Runtime, loop: LoopSettings) -> Cycle:
+    """Claim one batch of due operations, execute it, relay the outbox once and seal
+    the audit trail once. Each step commits on its own; a crash between steps leaves
+    work the next pass (of this or any process) picks up."""
+    claimed = claim_due(
+        uow=runtime.unit_of_work(),
+        clock=runtime.clock,
+        worker=runtime.worker,
+        limit=loop.batch_size,
+        lease=loop.lease,
+    )
+    report = execute_claimed(
+        claimed,
+        Dispatch(
+            uow_factory=runtime.unit_of_work,
+            gateway=runtime.gateway,
+            clock=runtime.clock,
+            worker=runtime.worker,
+            mode=loop.mode,
+        ),
+    )
+    published = 0
+    if runtime.publisher is not None:
+        published = publish_outbox(
+            uow=runtime.unit_of_work(), publisher=runtime.publisher, clock=runtime.clock
+        ).published
+    sealed = seal_audit(uow_factory=runtime.unit_of_work, clock=runtime.clock).records_sealed
+    return Cycle(
+        claimed=len(claimed),
+        recorded=report.recorded,
+        lost_leases=report.lost_leases,
+        errors=report.errors,
+        published=published,
+        sealed=sealed,
+    )
+
+
+def serve(
+    runtime: Runtime,
+    loop: LoopSettings,
+    *,
+    stop: threading.Event,
+    on_cycle: Callable[[Cycle], None] | None = None,
+    until_idle: bool = False,
+) -> None:
+    """Run passes until `stop` is set (or, with `until_idle`, until a pass finds
+    nothing to do). A pass that fails is logged and the loop carries on after the
+    idle sleep: the store, the broker or the gateway may come back."""
+    while not stop.is_set():
+        try:
+            cycle = run_cycle(runtime, loop)
+        except Exception:
+            logger.exception("dispatch pass failed; retrying after %.1f s", loop.idle_sleep)
+            stop.wait(loop.idle_sleep)
+            continue
+        if on_cycle is not None:
+            on_cycle(cycle)
+        if not cycle.busy:
+            if until_idle:
+                return
+            stop.wait(loop.idle_sleep)
