@@ -168,7 +168,8 @@ class ScheduleRepository(Protocol):
         ...
 
     def advance(self, schedule_id: UUID, *, from_index: int, to_index: int | None) -> bool:
-        """Move next_index from `from_index` to `to_index`; False if it had moved already."""
+        """Move next_index from `from_index` to `to_index`; False if it had moved already
+        or the schedule has ended (cancelled, completed)."""
         ...
 
     def complete(self, schedule_id: UUID, at: datetime) -> bool:

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 
 from scheduler.bootstrap import Runtime
+from scheduler.clocks import AcceleratedClock
 from scheduler.domain.operation import OperationStatus
 from scheduler.service.claim_due import claim_due
 from scheduler.service.execute_claimed import Dispatch, TransactionMode, execute_claimed
@@ -109,4 +110,19 @@ def serve(
         if not cycle.busy:
             if until_idle:
                 return
-            stop.wait(loop.idle_sleep)
+            stop.wait(_seconds_until_due(runtime, loop.idle_sleep))
+
+
+def _seconds_until_due(runtime: Runtime, longest: float) -> float:
+    """Real seconds until the next operation comes due, at most `longest`: an idle
+    loop wakes for the next due time rather than a polling tick after it."""
+    with runtime.unit_of_work() as uow:
+        due = uow.operations.next_due_at()
+    if due is None:
+        return longest
+    wait = due - runtime.clock.now()
+    clock = runtime.clock
+    seconds = (
+        clock.real_seconds(wait) if isinstance(clock, AcceleratedClock) else wait.total_seconds()
+    )
+    return max(0.0, min(longest, seconds))

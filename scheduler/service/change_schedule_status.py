@@ -41,6 +41,11 @@ _TARGET = {
     ScheduleAction.RESUME: ScheduleStatus.ACTIVE,
     ScheduleAction.CANCEL: ScheduleStatus.CANCELLED,
 }
+_AUDIT_ACTION = {
+    ScheduleAction.PAUSE: "schedule.paused",
+    ScheduleAction.RESUME: "schedule.resumed",
+    ScheduleAction.CANCEL: "schedule.cancelled",
+}
 _EVENT = {
     ScheduleAction.PAUSE: EventType.SCHEDULE_PAUSED,
     ScheduleAction.RESUME: EventType.SCHEDULE_RESUMED,
@@ -113,7 +118,7 @@ def change_schedule_status(
                 AuditEntry(
                     occurred_at=now,
                     actor=cmd.actor,
-                    action=f"schedule.{target.value}",
+                    action=_AUDIT_ACTION[cmd.action],
                     subject_type="schedule",
                     subject_id=str(schedule.id),
                     customer_id=schedule.customer_id,

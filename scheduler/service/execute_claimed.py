@@ -151,7 +151,9 @@ def _decide_without_gateway(
 
     status = stored.schedule.status
     reminder = operation.kind is OperationKind.REMINDER
-    if status is ScheduleStatus.PAUSED or (reminder and status is not ScheduleStatus.ACTIVE):
+    # An execution of a completed schedule still runs: operations staff re-drove it.
+    halted = status in (ScheduleStatus.PAUSED, ScheduleStatus.CANCELLED)
+    if halted or (reminder and status is not ScheduleStatus.ACTIVE):
         return outcome(OperationStatus.SKIPPED, f"schedule_{status.value}", "schedule not active")
     if reminder:
         if dispatch.missed.reminder_stale(operation.due_at, now):

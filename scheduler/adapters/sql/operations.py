@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
@@ -71,7 +72,8 @@ class SqlOperationRepository:
                 .where(condition)
                 .values(status=OperationStatus.CANCELLED.value, updated_at=at)
             )
-        return [_operation(row) for row in rows]
+        cancelled = OperationStatus.CANCELLED
+        return [dataclasses.replace(_operation(row), status=cancelled) for row in rows]
 
     def next_due_at(self) -> datetime | None:
         # The claim index's own predicate, so this reads one entry of ix_operation_claim.

@@ -146,3 +146,45 @@ def test_a_schedule_is_immutable(make_schedule: MakeSchedule) -> None:
     made = make_schedule()
     with pytest.raises(AttributeError):
         made.status = Status.CANCELLED
+
+
+# The whole table of schedule status moves, written out rather than derived from the code:
+# active and paused move between each other and either may end; an ended schedule stays.
+_ALLOWED_SCHEDULE_MOVES = {
+    (Status.ACTIVE, Status.PAUSED),
+    (Status.ACTIVE, Status.CANCELLED),
+    (Status.ACTIVE, Status.COMPLETED),
+    (Status.PAUSED, Status.ACTIVE),
+    (Status.PAUSED, Status.CANCELLED),
+    (Status.PAUSED, Status.COMPLETED),
+}
+
+
+@pytest.mark.parametrize("requested", list(Status), ids=str)
+@pytest.mark.parametrize("current", list(Status), ids=str)
+def test_schedule_status_moves_follow_the_agreed_table(
+    current: schedule.ScheduleStatus, requested: schedule.ScheduleStatus
+) -> None:
+    expected = (current, requested) in _ALLOWED_SCHEDULE_MOVES
+    assert schedule.can_change_status(current, requested) is expected
+
+
+@pytest.mark.parametrize("current", list(Status), ids=str)
+def test_a_schedule_never_moves_to_the_status_it_already_has(
+    current: schedule.ScheduleStatus,
+) -> None:
+    assert schedule.can_change_status(current, current) is False
+
+
+def test_cancelled_and_completed_are_the_final_statuses() -> None:
+    assert frozenset({Status.CANCELLED, Status.COMPLETED}) == schedule.FINAL_STATUSES
+
+
+@pytest.mark.parametrize("final", sorted(schedule.FINAL_STATUSES), ids=str)
+def test_a_final_status_is_never_left(final: schedule.ScheduleStatus) -> None:
+    assert [s for s in Status if schedule.can_change_status(final, s)] == []
+
+
+@pytest.mark.parametrize("live", [Status.ACTIVE, Status.PAUSED], ids=str)
+def test_a_live_schedule_can_reach_every_final_status(live: schedule.ScheduleStatus) -> None:
+    assert all(schedule.can_change_status(live, final) for final in schedule.FINAL_STATUSES)
