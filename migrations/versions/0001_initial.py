@@ -78,6 +78,7 @@ def upgrade() -> None:
         sa.Column("status", sa.String(16), nullable=False),
         sa.Column("available_at", types.UtcDateTime(), nullable=False),
         sa.Column("attempts", sa.Integer(), nullable=False),
+        sa.Column("declines", sa.Integer(), nullable=False),
         sa.Column("lease_owner", sa.String(64), nullable=True),
         sa.Column("lease_expires_at", types.UtcDateTime(), nullable=True),
         sa.Column("debit_account", sa.String(34), nullable=False),

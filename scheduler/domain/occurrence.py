@@ -38,6 +38,7 @@ def operations_for(
         due_at=planned.due_at,
         status=OperationStatus.PENDING,
         attempts=0,
+        declines=0,
         debit_account=schedule.debit_account,
         credit_account=schedule.credit_account,
         amount=schedule.amount,

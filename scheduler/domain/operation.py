@@ -102,10 +102,13 @@ class Operation:
     execution_date: date
     due_at: datetime
     status: OperationStatus
+    #: Times a worker claimed it: every attempt, whatever became of it.
     attempts: int
     debit_account: str
     credit_account: str
     amount: Money
+    #: Times the gateway declined it for a reason that may pass (insufficient funds).
+    declines: int = 0
     lease_owner: str | None = None
     lease_expires_at: datetime | None = None
     last_error_code: str | None = None
@@ -126,3 +129,5 @@ class Outcome:
     reason: str | None = None
     recommended_action: str | None = None
     gateway_reference: str | None = None
+    #: The gateway declined for a reason that may pass (counted against its own limit).
+    declined: bool = False

@@ -13,7 +13,6 @@ Three classes of failure (DESIGN.md §3):
 
 from __future__ import annotations
 
-import enum
 import random
 from dataclasses import dataclass
 from datetime import datetime, time, timedelta
@@ -21,15 +20,6 @@ from zoneinfo import ZoneInfo
 
 from scheduler.domain import localtime
 from scheduler.domain.calendar import BusinessCalendar
-
-
-class FailureClass(enum.StrEnum):
-    """How a failure is handled."""
-
-    TRANSIENT = "transient"
-    BUSINESS = "business"
-    TERMINAL = "terminal"
-
 
 #: Reasons and recommended actions shown in the history for the failures we know.
 RECOMMENDED_ACTIONS: dict[str, str] = {
@@ -43,6 +33,8 @@ RECOMMENDED_ACTIONS: dict[str, str] = {
     "gateway_unavailable": "Check the payment gateway's health; re-drive once it answers.",
     "missed_execution_window": "The scheduler was down past the grace window: confirm with "
     "the customer, then re-drive or cancel.",
+    "attempts_exhausted": "Workers kept stopping while executing it: check the worker logs "
+    "and the gateway's record for this operation id before re-driving.",
 }
 DEFAULT_ACTION = "Investigate the failure reason; re-drive or cancel the operation."
 

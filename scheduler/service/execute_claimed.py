@@ -185,14 +185,18 @@ def _transfer_outcome(
     schedule = stored.schedule
     status = OperationStatus.SUCCEEDED
     retry_at = None
+    declined = result.outcome is TransferOutcome.DECLINED_RETRYABLE
     if result.outcome is TransferOutcome.UNAVAILABLE:
+        # Claims count every attempt (crashes included): the bound that stops a loop.
         if operation.attempts >= retry.max_transient_attempts:
             status = OperationStatus.DEAD
         else:
             status = OperationStatus.RETRY_WAIT
-            retry_at = finished + retry.transient_delay(operation.attempts, dispatch.rng)
-    elif result.outcome is TransferOutcome.DECLINED_RETRYABLE:
-        if operation.attempts >= retry.max_insufficient_funds_attempts:
+            failures = operation.attempts - operation.declines
+            retry_at = finished + retry.transient_delay(failures, dispatch.rng)
+    elif declined:
+        # Declines have their own bound, so gateway outages do not use it up.
+        if operation.declines + 1 >= retry.max_insufficient_funds_attempts:
             status = OperationStatus.FAILED
         else:
             status = OperationStatus.RETRY_WAIT
@@ -213,6 +217,7 @@ def _transfer_outcome(
         reason=None if status is OperationStatus.SUCCEEDED else result.reason,
         recommended_action=_action_for(status, code),
         gateway_reference=result.reference,
+        declined=declined,
     )
 
 

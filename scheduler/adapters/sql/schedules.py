@@ -94,9 +94,7 @@ class SqlScheduleRepository:
     def advance(self, schedule_id: UUID, *, from_index: int, to_index: int | None) -> bool:
         result = self._connection.execute(
             _t.update()
-            .where(
-                _t.c.id == schedule_id, _t.c.next_index == from_index, _t.c.status.in_(_LIVE)
-            )
+            .where(_t.c.id == schedule_id, _t.c.next_index == from_index, _t.c.status.in_(_LIVE))
             .values(next_index=to_index)
         )
         return _exactly_one(result.rowcount)

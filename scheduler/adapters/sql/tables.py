@@ -66,6 +66,8 @@ operation = sa.Table(
     #: When it can next be claimed: due_at, the retry time, or the lease expiry.
     sa.Column("available_at", UtcDateTime, nullable=False),
     sa.Column("attempts", sa.Integer, nullable=False),
+    #: Business declines so far (insufficient funds): bounded apart from claims.
+    sa.Column("declines", sa.Integer, nullable=False),
     sa.Column("lease_owner", sa.String(64), nullable=True),
     sa.Column("lease_expires_at", UtcDateTime, nullable=True),
     sa.Column("debit_account", sa.String(34), nullable=False),

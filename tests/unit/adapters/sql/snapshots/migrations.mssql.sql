@@ -49,6 +49,7 @@ CREATE TABLE operation (
     status VARCHAR(16) NOT NULL,
     available_at DATETIME2(6) NOT NULL,
     attempts INTEGER NOT NULL,
+    declines INTEGER NOT NULL,
     lease_owner VARCHAR(64) NULL,
     lease_expires_at DATETIME2(6) NULL,
     debit_account VARCHAR(34) NOT NULL,

@@ -43,6 +43,7 @@ CREATE TABLE operation (
     status VARCHAR(16) NOT NULL,
     available_at TIMESTAMP WITH TIME ZONE NOT NULL,
     attempts INTEGER NOT NULL,
+    declines INTEGER NOT NULL,
     lease_owner VARCHAR(64),
     lease_expires_at TIMESTAMP WITH TIME ZONE,
     debit_account VARCHAR(34) NOT NULL,
