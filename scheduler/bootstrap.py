@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import socket
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import sqlalchemy as sa
@@ -36,13 +37,18 @@ class Runtime:
     ledger: Ledger | None
     publisher: EventPublisher | None
     worker: str
+    #: Called by `close`: release the clients the adapters opened.
+    closers: tuple[Callable[[], None], ...] = ()
 
     def unit_of_work(self) -> SqlUnitOfWork:
         """A new unit of work on the store."""
         return SqlUnitOfWork(self.engine)
 
     def close(self) -> None:
-        """Release the database connections."""
+        """Flush and close the event publisher and the gateway's HTTP client, then
+        release the database connections."""
+        for close in self.closers:
+            close()
         self.engine.dispose()
 
 
@@ -54,15 +60,20 @@ def build(settings: Settings, *, clock: Clock | None = None, worker: str | None 
         credential = ManagedIdentityCredential(client_id=settings.azure_client_id)
     engine = create_engine(settings.database_url.get_secret_value(), credential=credential)
     clock = clock or SystemClock()
+    closers: list[Callable[[], None]] = []
     ledger = None
     gateway: PaymentGateway
     if settings.core_banking_url is None:
         gateway = ledger = Ledger(engine, clock)
     else:
-        gateway = CoreBankingGateway(settings.core_banking_url)
+        gateway = core_banking = CoreBankingGateway(settings.core_banking_url)
+        closers.append(core_banking.close)
     publisher = None
     if settings.kafka_bootstrap_servers is not None:
-        publisher = KafkaEventPublisher(settings.kafka_bootstrap_servers, settings.kafka_topic)
+        publisher = kafka = KafkaEventPublisher(
+            settings.kafka_bootstrap_servers, settings.kafka_topic
+        )
+        closers.append(kafka.close)
     return Runtime(
         settings=settings,
         engine=engine,
@@ -71,6 +82,7 @@ def build(settings: Settings, *, clock: Clock | None = None, worker: str | None 
         ledger=ledger,
         publisher=publisher,
         worker=worker or default_worker_name(),
+        closers=tuple(closers),
     )
 
 

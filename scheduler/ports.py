@@ -87,8 +87,10 @@ class OutboxRepository(Protocol):
         """Up to `limit` unpublished events, oldest first."""
         ...
 
-    def after(self, outbox_id: int, limit: int) -> list[StoredEvent]:
-        """Up to `limit` events with ids above `outbox_id`, published or not, oldest first."""
+    def after(
+        self, outbox_id: int, limit: int, *, unpublished_only: bool = False
+    ) -> list[StoredEvent]:
+        """Up to `limit` events with ids above `outbox_id`, oldest first."""
         ...
 
     def mark_published(self, outbox_ids: Sequence[int], at: datetime) -> None:

@@ -97,11 +97,14 @@ def serve(
 ) -> None:
     """Run passes until `stop` is set (or, with `until_idle`, until a pass finds
     nothing to do). A pass that fails is logged and the loop carries on after the
-    idle sleep: the store, the broker or the gateway may come back."""
+    idle sleep: the store, the broker or the gateway may come back. With `until_idle`
+    (a batch job) a failed pass raises instead, so the job fails visibly."""
     while not stop.is_set():
         try:
             cycle = run_cycle(runtime, loop)
         except Exception:
+            if until_idle:
+                raise
             logger.exception("dispatch pass failed; retrying after %.1f s", loop.idle_sleep)
             stop.wait(loop.idle_sleep)
             continue

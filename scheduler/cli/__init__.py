@@ -8,6 +8,7 @@ import sys
 from collections.abc import Sequence
 
 import pydantic
+import sqlalchemy.exc
 
 from scheduler.cli import demo, engine, planning, records
 from scheduler.domain import errors
@@ -31,7 +32,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     try:
         return int(args.run(args))
-    except (errors.SchedulerError, pydantic.ValidationError, OSError) as error:
+    except (
+        errors.SchedulerError,
+        pydantic.ValidationError,
+        sqlalchemy.exc.DBAPIError,
+        OSError,
+    ) as error:
         print(f"tsched: {_describe(error)}", file=sys.stderr)
         return EXIT_INVALID_INPUT
 
@@ -42,6 +48,8 @@ def _describe(error: Exception) -> str:
             f"{'.'.join(str(part) for part in item['loc']) or 'document'}: {item['msg']}"
             for item in error.errors()
         )
+    if isinstance(error, sqlalchemy.exc.DBAPIError):
+        return f"the store failed: {error.orig} (is DATABASE_URL right, and migrated?)"
     field = getattr(error, "field", None)
     message = str(error)
     return f"{field}: {message}" if field and not message.startswith(field) else message

@@ -32,13 +32,13 @@ def register(commands: Commands) -> None:
     )
     serve.add_argument(
         "--speed",
-        type=float,
+        type=output.positive_float,
         default=1.0,
         help="run the clock this many times faster than real time (demonstrations only)",
     )
     serve.add_argument(
         "--start",
-        type=datetime.fromisoformat,
+        type=output.instant,
         help="with --speed, the RFC 3339 instant the clock starts at (default: now)",
     )
     serve.add_argument("--batch-size", type=output.positive, help="default DISPATCH_BATCH_SIZE")

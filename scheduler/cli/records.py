@@ -43,10 +43,7 @@ def _unit_of_work() -> SqlUnitOfWork:
 
 def _run_events(args: argparse.Namespace) -> int:
     with _unit_of_work() as uow:
-        if args.all:
-            stored = uow.outbox.after(args.after, args.limit)
-        else:
-            stored = [e for e in uow.outbox.unpublished(args.limit) if e.outbox_id > args.after]
+        stored = uow.outbox.after(args.after, args.limit, unpublished_only=not args.all)
     if args.json:
         output.print_json([cloudevents.to_cloudevent(item.event) for item in stored])
     elif stored:

@@ -88,11 +88,20 @@ def records_digest(records: list[AuditRecord]) -> str:
 
 
 def block_hash(
-    *, block_no: int, record_count: int, first_seq: int, last_seq: int, digest: str, previous: str
+    *,
+    block_no: int,
+    sealed_at: datetime,
+    record_count: int,
+    first_seq: int,
+    last_seq: int,
+    digest: str,
+    previous: str,
 ) -> str:
-    """The hash that chains a block: over its number, extent, records digest and the
-    previous block's hash."""
-    text = f"{block_no}|{record_count}|{first_seq}|{last_seq}|{digest}|{previous}"
+    """The hash that chains a block: over its number, sealing time, extent, records
+    digest and the previous block's hash. The sealing time is covered so that when the
+    records were sealed is evidence too, not an editable annotation."""
+    sealed = sealed_at.astimezone(UTC).isoformat(timespec="microseconds")
+    text = f"{block_no}|{sealed}|{record_count}|{first_seq}|{last_seq}|{digest}|{previous}"
     return hashlib.sha256(text.encode()).hexdigest()
 
 
@@ -115,6 +124,7 @@ def seal(
         previous_hash=previous_hash,
         block_hash=block_hash(
             block_no=block_no,
+            sealed_at=sealed_at,
             record_count=len(ordered),
             first_seq=first_seq,
             last_seq=last_seq,

@@ -101,6 +101,7 @@ def _break_in(
 ) -> BreakReason | None:
     recomputed_hash = audit.block_hash(
         block_no=block.block_no,
+        sealed_at=block.sealed_at,
         record_count=block.record_count,
         first_seq=block.first_seq,
         last_seq=block.last_seq,

@@ -115,11 +115,14 @@ class SqlOutboxRepository:
         rows = self._connection.execute(select_unpublished(limit))
         return [_stored(row) for row in rows]
 
-    def after(self, outbox_id: int, limit: int) -> list[StoredEvent]:
+    def after(
+        self, outbox_id: int, limit: int, *, unpublished_only: bool = False
+    ) -> list[StoredEvent]:
         outbox = tables.outbox
-        rows = self._connection.execute(
-            _select_events().where(outbox.c.id > outbox_id).order_by(outbox.c.id).limit(limit)
-        )
+        query = _select_events().where(outbox.c.id > outbox_id)
+        if unpublished_only:
+            query = query.where(outbox.c.published_at.is_(None))
+        rows = self._connection.execute(query.order_by(outbox.c.id).limit(limit))
         return [_stored(row) for row in rows]
 
     def mark_published(self, outbox_ids: Sequence[int], at: datetime) -> None:

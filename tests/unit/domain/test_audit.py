@@ -57,6 +57,7 @@ def test_a_block_records_its_extent_count_and_predecessor() -> None:
     assert block.records_digest == audit.records_digest(_records())
     assert block.block_hash == audit.block_hash(
         block_no=3,
+        sealed_at=SEALED_AT,
         record_count=3,
         first_seq=7,
         last_seq=11,
@@ -79,10 +80,10 @@ def test_the_order_records_are_given_in_does_not_change_the_block() -> None:
     assert _seal(list(reversed(records))) == _seal(records)
 
 
-def test_the_sealing_time_is_not_part_of_the_block_hash() -> None:
-    later = _seal(_records(), sealed_at=SEALED_AT + timedelta(hours=1))
+def test_the_sealing_time_is_part_of_the_block_hash() -> None:
+    later = _seal(_records(), sealed_at=SEALED_AT + timedelta(microseconds=1))
 
-    assert later.block_hash == _seal(_records()).block_hash
+    assert later.block_hash != _seal(_records()).block_hash
 
 
 def test_a_block_seals_at_least_one_record() -> None:

@@ -13,7 +13,7 @@ import pytest
 import sqlalchemy as sa
 
 from scheduler.adapters.sql import engine as sql_engine
-from scheduler.adapters.sql import migrate
+from scheduler.adapters.sql import migrate, tables
 from scheduler.adapters.sql.audit import SqlAuditRepository
 from scheduler.adapters.sql.unit_of_work import SqlUnitOfWork
 from scheduler.domain import audit, errors
@@ -268,6 +268,20 @@ def test_a_record_moved_into_another_block_breaks_the_first_block_it_left(
 def test_an_edited_block_row_is_a_chain_break(engine: sa.Engine, clock: SettableClock) -> None:
     _three_blocks_of_two(engine, clock)
     _execute(engine, "UPDATE audit_block SET record_count = 3 WHERE block_no = 2")
+
+    assert _verify(engine).first_broken == BrokenBlock(block_no=2, reason=BreakReason.CHAIN_BREAK)
+
+
+def test_a_block_whose_sealing_time_was_edited_is_a_chain_break(
+    engine: sa.Engine, clock: SettableClock
+) -> None:
+    _three_blocks_of_two(engine, clock)
+    with engine.begin() as connection:
+        connection.execute(
+            sa.update(tables.audit_block)
+            .where(tables.audit_block.c.block_no == 2)
+            .values(sealed_at=START - timedelta(days=1))
+        )
 
     assert _verify(engine).first_broken == BrokenBlock(block_no=2, reason=BreakReason.CHAIN_BREAK)
 
