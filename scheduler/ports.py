@@ -4,7 +4,7 @@ fakes that pass the same contract tests."""
 from __future__ import annotations
 
 import enum
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import datetime
@@ -151,6 +151,15 @@ class StoredSchedule:
     channel: str
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ScheduleState:
+    """What changes in a schedule as it runs, without its definition."""
+
+    status: ScheduleStatus
+    version: int
+    next_index: int | None
+
+
 class ScheduleRepository(Protocol):
     """Schedules, kept as the JSON document the channel sent plus query columns."""
 
@@ -162,6 +171,11 @@ class ScheduleRepository(Protocol):
         """The schedules with these ids that exist."""
         ...
 
+    def lock(self, schedule_ids: Sequence[UUID]) -> dict[UUID, ScheduleState]:
+        """The state of the schedules with these ids, locked until the transaction
+        ends, so that it stays true until then."""
+        ...
+
     def update_status(
         self, schedule_id: UUID, status: ScheduleStatus, *, expected_version: int, at: datetime
     ) -> bool:
@@ -169,14 +183,14 @@ class ScheduleRepository(Protocol):
         another change came first."""
         ...
 
-    def advance(self, schedule_id: UUID, *, from_index: int, to_index: int | None) -> bool:
-        """Move next_index from `from_index` to `to_index`; False if it had moved already
-        or the schedule has ended (cancelled, completed)."""
+    def set_next_indexes(self, next_indexes: Mapping[UUID, int | None]) -> None:
+        """Set each schedule's next_index (None: nothing left to materialise). The
+        caller holds the rows locked (`lock`)."""
         ...
 
-    def complete(self, schedule_id: UUID, at: datetime) -> bool:
-        """Mark the schedule COMPLETED if it has no occurrence left to materialise and
-        is active or paused (bumping its version); False otherwise."""
+    def complete_many(self, schedule_ids: Sequence[UUID], at: datetime) -> None:
+        """Mark COMPLETED, one version later, those of the schedules that have nothing
+        left to materialise and are active or paused."""
         ...
 
 
@@ -193,9 +207,9 @@ class OperationRepository(Protocol):
         """Lease up to `limit` due operations to `worker` (see statements.claim_due_operations)."""
         ...
 
-    def record(self, outcome: Outcome, *, worker: str) -> bool:
-        """Store `outcome` if `worker` still holds the operation's lease; False if the
-        lease was lost (another worker now owns the operation)."""
+    def record_many(self, outcomes: Sequence[Outcome], *, worker: str) -> set[UUID]:
+        """Store each outcome whose operation `worker` still holds under the same claim;
+        return their ids. The others' leases were lost: another worker owns them now."""
         ...
 
     def cancel_open(self, schedule_id: UUID, at: datetime) -> list[Operation]:
@@ -210,8 +224,8 @@ class OperationRepository(Protocol):
         """The schedule's CLAIMED operations: a worker may be executing them now."""
         ...
 
-    def has_unfinished_execution(self, schedule_id: UUID) -> bool:
-        """Whether an execution of the schedule is PENDING, CLAIMED or RETRY_WAIT."""
+    def unfinished_executions(self, schedule_ids: Sequence[UUID]) -> set[UUID]:
+        """Those of the schedules with an execution PENDING, CLAIMED or RETRY_WAIT."""
         ...
 
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -24,13 +25,15 @@ logger = logging.getLogger(__name__)
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class LoopSettings:
-    """How the loop runs: batch size, lease, transaction mode, and how long it sleeps
-    (in real seconds) when nothing was due."""
+    """How the loop runs: batch size, lease, transaction mode, how long it sleeps (in
+    real seconds) when nothing was due, and how often a busy loop seals the audit
+    trail (an idle pass always does)."""
 
     batch_size: int = 500
     lease: timedelta = timedelta(seconds=60)
     mode: TransactionMode = TransactionMode.BATCH
     idle_sleep: float = 0.5
+    seal_interval: float = 2.0
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -50,10 +53,10 @@ class Cycle:
         return self.claimed > 0 or self.published > 0 or self.sealed > 0
 
 
-def run_cycle(runtime: Runtime, loop: LoopSettings) -> Cycle:
-    """Claim one batch of due operations, execute it, relay the outbox once and seal
-    the audit trail once. Each step commits on its own; a crash between steps leaves
-    work the next pass (of this or any process) picks up."""
+def run_cycle(runtime: Runtime, loop: LoopSettings, *, seal: bool = True) -> Cycle:
+    """Claim one batch of due operations, execute it, relay the outbox once and, if
+    `seal` or nothing was due, seal the audit trail once. Each step commits on its own;
+    a crash between steps leaves work the next pass (of this or any process) picks up."""
     claimed = claim_due(
         uow=runtime.unit_of_work(),
         clock=runtime.clock,
@@ -76,7 +79,9 @@ def run_cycle(runtime: Runtime, loop: LoopSettings) -> Cycle:
         published = publish_outbox(
             uow=runtime.unit_of_work(), publisher=runtime.publisher, clock=runtime.clock
         ).published
-    sealed = seal_audit(uow_factory=runtime.unit_of_work, clock=runtime.clock).records_sealed
+    sealed = 0
+    if seal or not claimed:
+        sealed = seal_audit(uow_factory=runtime.unit_of_work, clock=runtime.clock).records_sealed
     return Cycle(
         claimed=len(claimed),
         recorded=report.recorded,
@@ -99,15 +104,19 @@ def serve(
     nothing to do). A pass that fails is logged and the loop carries on after the
     idle sleep: the store, the broker or the gateway may come back. With `until_idle`
     (a batch job) a failed pass raises instead, so the job fails visibly."""
+    next_seal = time.monotonic()
     while not stop.is_set():
+        seal = time.monotonic() >= next_seal
         try:
-            cycle = run_cycle(runtime, loop)
+            cycle = run_cycle(runtime, loop, seal=seal)
         except Exception:
             if until_idle:
                 raise
             logger.exception("dispatch pass failed; retrying after %.1f s", loop.idle_sleep)
             stop.wait(loop.idle_sleep)
             continue
+        if seal:
+            next_seal = time.monotonic() + loop.seal_interval
         if on_cycle is not None:
             on_cycle(cycle)
         if not cycle.busy:

@@ -18,7 +18,7 @@ import enum
 import logging
 import random
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from uuid import UUID
 
@@ -38,6 +38,7 @@ from scheduler.domain.schedule import ScheduleStatus
 from scheduler.ports import (
     Clock,
     PaymentGateway,
+    ScheduleState,
     StoredSchedule,
     TransferOutcome,
     TransferRequest,
@@ -55,6 +56,9 @@ _EVENT_FOR_STATUS = {
     OperationStatus.DEAD: EventType.OPERATION_DEAD,
     OperationStatus.SKIPPED: EventType.OPERATION_SKIPPED,
 }
+
+
+_LIVE = (ScheduleStatus.ACTIVE, ScheduleStatus.PAUSED)
 
 
 class TransactionMode(enum.StrEnum):
@@ -231,122 +235,183 @@ def _action_for(status: OperationStatus, code: str | None) -> str | None:
 def _record_all(
     outcomes: list[Outcome], schedules: dict[UUID, StoredSchedule], dispatch: Dispatch
 ) -> ExecutionReport:
-    recorded: dict[OperationStatus, int] = {}
-    lost = errors = 0
-
-    def count(outcome: Outcome, won: bool) -> None:
-        nonlocal lost
-        if won:
-            recorded[outcome.status] = recorded.get(outcome.status, 0) + 1
-        else:
-            lost += 1
-
     if dispatch.mode is TransactionMode.BATCH:
-        with dispatch.uow_factory() as uow:
-            for outcome in outcomes:
-                try:
-                    with uow.savepoint():
-                        count(outcome, _record(uow, outcome, schedules, dispatch))
-                except Exception:
-                    errors += 1
-                    logger.exception(
-                        "recording failed; the lease will expire and the operation be retried",
-                        extra={"operation_id": str(outcome.operation.id)},
-                    )
-            uow.commit()
-    else:
-        for outcome in outcomes:
+        try:
             with dispatch.uow_factory() as uow:
-                won = _record(uow, outcome, schedules, dispatch)
+                recorded = _record(uow, outcomes, schedules, dispatch)
                 uow.commit()
-            count(outcome, won)
-    return ExecutionReport(recorded=recorded, lost_leases=lost, errors=errors)
+            return _report(outcomes, recorded, errors=0)
+        except Exception:
+            logger.warning(
+                "recording %s outcomes together failed; recording them one by one",
+                len(outcomes),
+                exc_info=True,
+            )
+        return _record_one_by_one(outcomes, schedules, dispatch)
+    recorded = set()
+    for outcome in outcomes:
+        with dispatch.uow_factory() as uow:
+            recorded |= _record(uow, [outcome], schedules, dispatch)
+            uow.commit()
+    return _report(outcomes, recorded, errors=0)
+
+
+def _record_one_by_one(
+    outcomes: list[Outcome], schedules: dict[UUID, StoredSchedule], dispatch: Dispatch
+) -> ExecutionReport:
+    """One transaction, a savepoint per outcome: an outcome that cannot be recorded
+    rolls back alone and its operation is retried when its lease expires."""
+    recorded: set[UUID] = set()
+    errors = 0
+    with dispatch.uow_factory() as uow:
+        for outcome in outcomes:
+            try:
+                with uow.savepoint():
+                    recorded |= _record(uow, [outcome], schedules, dispatch)
+            except Exception:
+                errors += 1
+                logger.exception(
+                    "recording failed; the lease will expire and the operation be retried",
+                    extra={"operation_id": str(outcome.operation.id)},
+                )
+        uow.commit()
+    return _report(outcomes, recorded, errors=errors)
+
+
+def _report(outcomes: list[Outcome], recorded: set[UUID], *, errors: int) -> ExecutionReport:
+    by_status: dict[OperationStatus, int] = {}
+    for outcome in outcomes:
+        if outcome.operation.id in recorded:
+            by_status[outcome.status] = by_status.get(outcome.status, 0) + 1
+    lost = len(outcomes) - len(recorded) - errors
+    return ExecutionReport(recorded=by_status, lost_leases=lost, errors=errors)
 
 
 def _record(
     uow: UnitOfWork,
-    outcome: Outcome,
+    outcomes: Sequence[Outcome],
     schedules: dict[UUID, StoredSchedule],
     dispatch: Dispatch,
-) -> bool:
+) -> set[UUID]:
+    """Record the outcomes of the operations this worker still holds, with their
+    history rows, audit records, events, next occurrences and schedule completions, in
+    a few set-wide statements. Returns the ids recorded."""
+    executions = sorted({o.operation.schedule_id for o in outcomes if _is_execution(o)})
+    # Schedules first, then operations: the order cancel_schedule locks them in.
+    states = uow.schedules.lock(executions)
+    won = uow.operations.record_many(outcomes, worker=dispatch.worker)
+    recorded = [outcome for outcome in outcomes if outcome.operation.id in won]
+    if not recorded:
+        return won
+    uow.history.add(recorded, worker=dispatch.worker)
+    uow.audit.append([_audit_entry(outcome, dispatch) for outcome in recorded])
+    uow.outbox.add([event_data.outcome_event(_event_type(o), o) for o in recorded])
+    ended = _materialise_next(uow, [o for o in recorded if _is_execution(o)], schedules, states)
+    _complete(uow, ended, schedules, states, dispatch)
+    return won
+
+
+def _is_execution(outcome: Outcome) -> bool:
+    return outcome.operation.kind is OperationKind.EXECUTION
+
+
+def _event_type(outcome: Outcome) -> EventType:
+    reminder = outcome.operation.kind is OperationKind.REMINDER
+    if reminder and outcome.status is OperationStatus.SUCCEEDED:
+        return EventType.REMINDER_DUE
+    return _EVENT_FOR_STATUS[outcome.status]
+
+
+def _audit_entry(outcome: Outcome, dispatch: Dispatch) -> AuditEntry:
     operation = outcome.operation
-    if not uow.operations.record(outcome, worker=dispatch.worker):
-        return False
-    uow.history.add([outcome], worker=dispatch.worker)
-    uow.audit.append(
-        [
+    return AuditEntry(
+        occurred_at=outcome.finished_at,
+        actor=f"worker:{dispatch.worker}",
+        action=f"operation.{outcome.status.value}",
+        subject_type="operation",
+        subject_id=str(operation.id),
+        customer_id=operation.customer_id,
+        details={
+            "attempt": operation.attempts,
+            "error_code": outcome.error_code,
+            "gateway_reference": outcome.gateway_reference,
+        },
+    )
+
+
+def _materialise_next(
+    uow: UnitOfWork,
+    recorded: Sequence[Outcome],
+    schedules: dict[UUID, StoredSchedule],
+    states: dict[UUID, ScheduleState],
+) -> list[Outcome]:
+    """Create, once, the occurrence after each recorded execution that is its
+    schedule's next one to materialise. Returns the final outcomes of schedules whose
+    sequence has ended: they may complete the schedule."""
+    next_indexes: dict[UUID, int | None] = {}
+    created: list[Operation] = []
+    ended: list[Outcome] = []
+    for outcome in recorded:
+        schedule = schedules[outcome.operation.schedule_id].schedule
+        state = states[schedule.id]
+        next_index = next_indexes.get(schedule.id, state.next_index)
+        following = outcome.operation.occurrence_index + 1
+        if state.status in _LIVE and next_index == following:
+            nominal = schedule.recurrence.occurrence(following)
+            after = schedule.recurrence.occurrence(following + 1)
+            next_index = following + 1 if after is not None else None
+            next_indexes[schedule.id] = next_index
+            if nominal is not None:
+                planned = plan.planned_execution(schedule, following, nominal)
+                created.extend(operations_for(schedule, planned, now=outcome.finished_at))
+        if next_index is None and outcome.status in FINAL:
+            ended.append(outcome)
+    uow.schedules.set_next_indexes(next_indexes)
+    if created:
+        uow.operations.add(created, recorded[0].finished_at)
+    return ended
+
+
+def _complete(
+    uow: UnitOfWork,
+    ended: Sequence[Outcome],
+    schedules: dict[UUID, StoredSchedule],
+    states: dict[UUID, ScheduleState],
+    dispatch: Dispatch,
+) -> None:
+    """Mark COMPLETED each live schedule whose last execution has a final outcome and
+    that has no execution left unfinished."""
+    last_outcome = {
+        o.operation.schedule_id: o for o in ended if states[o.operation.schedule_id].status in _LIVE
+    }
+    if not last_outcome:
+        return
+    unfinished = uow.operations.unfinished_executions(list(last_outcome))
+    done = {sid: outcome for sid, outcome in last_outcome.items() if sid not in unfinished}
+    if not done:
+        return
+    uow.schedules.complete_many(list(done), max(o.finished_at for o in done.values()))
+    entries = []
+    events = []
+    for schedule_id, outcome in done.items():
+        schedule = replace(
+            schedules[schedule_id].schedule,
+            status=ScheduleStatus.COMPLETED,
+            version=states[schedule_id].version + 1,
+        )
+        entries.append(
             AuditEntry(
                 occurred_at=outcome.finished_at,
                 actor=f"worker:{dispatch.worker}",
-                action=f"operation.{outcome.status.value}",
-                subject_type="operation",
-                subject_id=str(operation.id),
-                customer_id=operation.customer_id,
-                details={
-                    "attempt": operation.attempts,
-                    "error_code": outcome.error_code,
-                    "gateway_reference": outcome.gateway_reference,
-                },
-            )
-        ]
-    )
-    event_type = (
-        EventType.REMINDER_DUE
-        if operation.kind is OperationKind.REMINDER and outcome.status is OperationStatus.SUCCEEDED
-        else _EVENT_FOR_STATUS[outcome.status]
-    )
-    uow.outbox.add([event_data.outcome_event(event_type, outcome)])
-    if operation.kind is OperationKind.EXECUTION:
-        stored = schedules[operation.schedule_id]
-        ended = _materialise_next(uow, outcome, stored)
-        if ended and outcome.status in FINAL:
-            _complete_if_done(uow, outcome, stored, dispatch)
-    return True
-
-
-def _materialise_next(uow: UnitOfWork, outcome: Outcome, stored: StoredSchedule) -> bool:
-    """Create the occurrence after this one, once, when this one is first recorded.
-    Returns whether the schedule's sequence has ended (nothing left to materialise)."""
-    schedule = stored.schedule
-    following = outcome.operation.occurrence_index + 1
-    if stored.next_index is None:
-        return True
-    if stored.next_index != following or schedule.status is ScheduleStatus.CANCELLED:
-        return False
-    nominal = schedule.recurrence.occurrence(following)
-    after = schedule.recurrence.occurrence(following + 1)
-    to_index = following + 1 if after is not None else None
-    if not uow.schedules.advance(schedule.id, from_index=following, to_index=to_index):
-        return False
-    if nominal is not None:
-        planned = plan.planned_execution(schedule, following, nominal)
-        at = outcome.finished_at
-        uow.operations.add(operations_for(schedule, planned, now=at), at)
-    return nominal is None
-
-
-def _complete_if_done(
-    uow: UnitOfWork, outcome: Outcome, stored: StoredSchedule, dispatch: Dispatch
-) -> None:
-    """Mark the schedule COMPLETED once its last execution has a final outcome."""
-    schedule = stored.schedule
-    at = outcome.finished_at
-    if uow.operations.has_unfinished_execution(schedule.id) or not uow.schedules.complete(
-        schedule.id, at
-    ):
-        return
-    completed = uow.schedules.get_many([schedule.id])[schedule.id].schedule
-    uow.audit.append(
-        [
-            AuditEntry(
-                occurred_at=at,
-                actor=f"worker:{dispatch.worker}",
                 action="schedule.completed",
                 subject_type="schedule",
-                subject_id=str(schedule.id),
+                subject_id=str(schedule_id),
                 customer_id=schedule.customer_id,
                 details={"last_operation_id": str(outcome.operation.id)},
             )
-        ]
-    )
-    uow.outbox.add([event_data.schedule_event(EventType.SCHEDULE_COMPLETED, completed, at)])
+        )
+        events.append(
+            event_data.schedule_event(EventType.SCHEDULE_COMPLETED, schedule, outcome.finished_at)
+        )
+    uow.audit.append(entries)
+    uow.outbox.add(events)

@@ -108,7 +108,7 @@ _ENTRY_FIELDS = tuple(field.name for field in dataclasses.fields(AuditEntry))
 
 
 def _entry_row(entry: AuditEntry) -> dict[str, Any]:
-    return dataclasses.asdict(entry)
+    return {name: getattr(entry, name) for name in _ENTRY_FIELDS}
 
 
 def _to_record(row: sa.RowMapping) -> AuditRecord:

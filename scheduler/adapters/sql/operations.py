@@ -37,32 +37,34 @@ class SqlOperationRepository:
         )
         return sorted((_operation(row) for row in rows), key=lambda op: op.due_at)
 
-    def record(self, outcome: Outcome, *, worker: str) -> bool:
-        operation = outcome.operation
-        final = outcome.status is not OperationStatus.RETRY_WAIT
-        result = self._connection.execute(
-            _t.update()
-            .where(
-                _t.c.id == operation.id,
+    def record_many(self, outcomes: Sequence[Outcome], *, worker: str) -> set[UUID]:
+        # Lock the rows first, so that the outcomes of the rows this worker still holds
+        # are then written by one executemany that cannot miss.
+        held = self._held_by(worker, outcomes)
+        won = [outcome for outcome in outcomes if outcome.operation.id in held]
+        if won:
+            result = self._connection.execute(_RECORD, [_recorded(o, worker) for o in won])
+            if self._connection.dialect.supports_sane_multi_rowcount and result.rowcount != len(
+                won
+            ):
+                raise RuntimeError(f"recorded {result.rowcount} of {len(won)} locked operations")
+        return {outcome.operation.id for outcome in won}
+
+    def _held_by(self, worker: str, outcomes: Sequence[Outcome]) -> set[UUID]:
+        """Ids of the outcomes' operations still CLAIMED by `worker` at the claim the
+        outcome answers (same attempt number), locked until commit."""
+        attempts = {outcome.operation.id: outcome.operation.attempts for outcome in outcomes}
+        held: set[UUID] = set()
+        for chunk in statements.in_list_chunks(sorted(attempts)):
+            query: sa.Select[Any] = sa.select(_t.c.id, _t.c.attempts).where(
+                _t.c.id.in_(chunk),
                 _t.c.status == OperationStatus.CLAIMED.value,
                 _t.c.lease_owner == worker,
-                _t.c.attempts == operation.attempts,
             )
-            .values(
-                status=outcome.status.value,
-                # A final operation is never claimable again, whatever available_at says.
-                available_at=outcome.finished_at if final else outcome.retry_at,
-                lease_owner=None,
-                lease_expires_at=None,
-                declines=_t.c.declines + (1 if outcome.declined else 0),
-                last_error_code=outcome.error_code,
-                last_error_reason=outcome.reason,
-                updated_at=outcome.finished_at,
-            )
-        )
-        if result.rowcount > 1:
-            raise RuntimeError(f"recording operation {operation.id} changed {result.rowcount}")
-        return result.rowcount == 1
+            for row in self._connection.execute(statements.lock_rows(query, _t)):
+                if attempts[row.id] == row.attempts:
+                    held.add(row.id)
+        return held
 
     def cancel_open(self, schedule_id: UUID, at: datetime) -> list[Operation]:
         condition = sa.and_(_t.c.schedule_id == schedule_id, _t.c.status.in_(_OPEN))
@@ -92,18 +94,59 @@ class SqlOperationRepository:
         )
         return [_operation(row) for row in rows]
 
-    def has_unfinished_execution(self, schedule_id: UUID) -> bool:
+    def unfinished_executions(self, schedule_ids: Sequence[UUID]) -> set[UUID]:
         unfinished = (*_OPEN, OperationStatus.CLAIMED.value)
-        found = self._connection.execute(
-            sa.select(_t.c.id)
-            .where(
-                _t.c.schedule_id == schedule_id,
-                _t.c.kind == OperationKind.EXECUTION.value,
-                _t.c.status.in_(unfinished),
+        found: set[UUID] = set()
+        for chunk in statements.in_list_chunks(sorted(schedule_ids)):
+            rows = self._connection.execute(
+                sa.select(_t.c.schedule_id)
+                .distinct()
+                .where(
+                    _t.c.schedule_id.in_(chunk),
+                    _t.c.kind == OperationKind.EXECUTION.value,
+                    _t.c.status.in_(unfinished),
+                )
             )
-            .limit(1)
-        ).first()
-        return found is not None
+            found.update(row.schedule_id for row in rows)
+        return found
+
+
+#: Store one outcome (executemany); the guards repeat what `_held_by` checked under lock.
+_RECORD = (
+    _t.update()
+    .where(
+        _t.c.id == sa.bindparam("b_id"),
+        _t.c.status == OperationStatus.CLAIMED.value,
+        _t.c.lease_owner == sa.bindparam("b_worker"),
+        _t.c.attempts == sa.bindparam("b_attempts"),
+    )
+    .values(
+        status=sa.bindparam("b_status"),
+        available_at=sa.bindparam("b_available_at"),
+        lease_owner=None,
+        lease_expires_at=None,
+        declines=_t.c.declines + sa.bindparam("b_declined"),
+        last_error_code=sa.bindparam("b_error_code"),
+        last_error_reason=sa.bindparam("b_reason"),
+        updated_at=sa.bindparam("b_finished_at"),
+    )
+)
+
+
+def _recorded(outcome: Outcome, worker: str) -> dict[str, Any]:
+    final = outcome.status is not OperationStatus.RETRY_WAIT
+    return {
+        "b_id": outcome.operation.id,
+        "b_worker": worker,
+        "b_attempts": outcome.operation.attempts,
+        "b_status": outcome.status.value,
+        # A final operation is never claimable again, whatever available_at says.
+        "b_available_at": outcome.finished_at if final else outcome.retry_at,
+        "b_declined": 1 if outcome.declined else 0,
+        "b_error_code": outcome.error_code,
+        "b_reason": outcome.reason,
+        "b_finished_at": outcome.finished_at,
+    }
 
 
 def _row(operation: Operation, at: datetime) -> dict[str, Any]:

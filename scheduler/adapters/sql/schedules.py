@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from functools import lru_cache
 from typing import Any
@@ -11,10 +11,10 @@ from uuid import UUID
 
 import sqlalchemy as sa
 
-from scheduler.adapters.sql import tables
+from scheduler.adapters.sql import statements, tables
 from scheduler.api import schemas
 from scheduler.domain.schedule import Schedule, ScheduleStatus
-from scheduler.ports import StoredSchedule
+from scheduler.ports import ScheduleState, StoredSchedule
 
 #: Version of the stored `definition` document (schemas.ScheduleIn).
 DEFINITION_VERSION = 1
@@ -54,32 +54,36 @@ class SqlScheduleRepository:
         )
 
     def get_many(self, schedule_ids: Sequence[UUID]) -> dict[UUID, StoredSchedule]:
-        if not schedule_ids:
-            return {}
-        rows = self._connection.execute(
-            sa.select(
-                _t.c.id,
-                _t.c.customer_id,
-                _t.c.status,
-                _t.c.version,
-                _t.c.created_at,
-                _t.c.definition,
-                _t.c.next_index,
-                _t.c.channel,
-            ).where(_t.c.id.in_(set(schedule_ids)))
-        )
-        return {
-            row.id: StoredSchedule(
-                schedule=dataclasses.replace(
-                    _parsed(row.id, row.version, row.customer_id, row.created_at, row.definition),
+        found: dict[UUID, StoredSchedule] = {}
+        for chunk in statements.in_list_chunks(sorted(set(schedule_ids))):
+            rows = self._connection.execute(
+                sa.select(
+                    _t.c.id,
+                    _t.c.customer_id,
+                    _t.c.status,
+                    _t.c.version,
+                    _t.c.created_at,
+                    _t.c.definition,
+                    _t.c.next_index,
+                    _t.c.channel,
+                ).where(_t.c.id.in_(chunk))
+            )
+            found.update(_stored(row) for row in rows)
+        return found
+
+    def lock(self, schedule_ids: Sequence[UUID]) -> dict[UUID, ScheduleState]:
+        states: dict[UUID, ScheduleState] = {}
+        for chunk in statements.in_list_chunks(sorted(set(schedule_ids))):
+            query = sa.select(_t.c.id, _t.c.status, _t.c.version, _t.c.next_index).where(
+                _t.c.id.in_(chunk)
+            )
+            for row in self._connection.execute(statements.lock_rows(query, _t)):
+                states[row.id] = ScheduleState(
                     status=ScheduleStatus(row.status),
                     version=row.version,
-                ),
-                next_index=row.next_index,
-                channel=row.channel,
-            )
-            for row in rows
-        }
+                    next_index=row.next_index,
+                )
+        return states
 
     def update_status(
         self, schedule_id: UUID, status: ScheduleStatus, *, expected_version: int, at: datetime
@@ -91,25 +95,37 @@ class SqlScheduleRepository:
         )
         return _exactly_one(result.rowcount)
 
-    def advance(self, schedule_id: UUID, *, from_index: int, to_index: int | None) -> bool:
-        result = self._connection.execute(
-            _t.update()
-            .where(_t.c.id == schedule_id, _t.c.next_index == from_index, _t.c.status.in_(_LIVE))
-            .values(next_index=to_index)
-        )
-        return _exactly_one(result.rowcount)
-
-    def complete(self, schedule_id: UUID, at: datetime) -> bool:
-        result = self._connection.execute(
-            _t.update()
-            .where(
-                _t.c.id == schedule_id,
-                _t.c.next_index.is_(None),
-                _t.c.status.in_(_LIVE),
+    def set_next_indexes(self, next_indexes: Mapping[UUID, int | None]) -> None:
+        if next_indexes:
+            self._connection.execute(
+                _t.update()
+                .where(_t.c.id == sa.bindparam("b_id"))
+                .values(next_index=sa.bindparam("b_next_index")),
+                [{"b_id": key, "b_next_index": value} for key, value in next_indexes.items()],
             )
-            .values(status=ScheduleStatus.COMPLETED.value, version=_t.c.version + 1, updated_at=at)
-        )
-        return _exactly_one(result.rowcount)
+
+    def complete_many(self, schedule_ids: Sequence[UUID], at: datetime) -> None:
+        for chunk in statements.in_list_chunks(sorted(schedule_ids)):
+            self._connection.execute(
+                _t.update()
+                .where(_t.c.id.in_(chunk), _t.c.next_index.is_(None), _t.c.status.in_(_LIVE))
+                .values(
+                    status=ScheduleStatus.COMPLETED.value,
+                    version=_t.c.version + 1,
+                    updated_at=at,
+                )
+            )
+
+
+def _stored(row: Any) -> tuple[UUID, StoredSchedule]:
+    schedule = _parsed(row.id, row.version, row.customer_id, row.created_at, row.definition)
+    return row.id, StoredSchedule(
+        schedule=dataclasses.replace(
+            schedule, status=ScheduleStatus(row.status), version=row.version
+        ),
+        next_index=row.next_index,
+        channel=row.channel,
+    )
 
 
 def _exactly_one(rowcount: int) -> bool:

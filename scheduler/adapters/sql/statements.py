@@ -7,7 +7,7 @@ are SQLAlchemy Core expressions that compile on all three.
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import sqlalchemy as sa
 
@@ -36,6 +36,13 @@ def _dialect_sql(dialect_name: str, name: str) -> str:
         raise ValueError(f"unsupported database dialect {dialect_name!r}") from None
     sql: str = getattr(module, name)
     return sql
+
+
+def lock_rows(select: sa.Select[Any], table: sa.Table) -> sa.Select[Any]:
+    """`select` locking the rows it reads until commit: ``FOR UPDATE`` on PostgreSQL,
+    ``WITH (UPDLOCK, ROWLOCK)`` on SQL Server (for which SQLAlchemy renders no
+    ``FOR UPDATE``), and nothing on SQLite, whose write transaction holds the database."""
+    return select.with_for_update().with_hint(table, "WITH (UPDLOCK, ROWLOCK)", "mssql")
 
 
 def claim_due_operations(dialect_name: str) -> sa.TextualSelect:

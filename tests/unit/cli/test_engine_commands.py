@@ -272,9 +272,11 @@ def test_serve_batch_size_caps_each_pass(
     status, out, _ = run(capsys, "serve", "--start", START, "--until-idle", "--batch-size", "1")
 
     assert status == 0
+    # A busy pass seals at most every LoopSettings.seal_interval; the idle pass seals.
     assert out.splitlines()[1:] == [
         "2027-02-15 10:00:30Z  claimed 1  1 succeeded  published 0, sealed 4",
-        "2027-02-15 10:00:30Z  claimed 1  1 succeeded  published 0, sealed 2",
+        "2027-02-15 10:00:30Z  claimed 1  1 succeeded  published 0, sealed 0",
+        "2027-02-15 10:00:30Z  claimed 0  published 0, sealed 2",
     ]
     assert seeded.balance("GB-DEBIT-1") == Money.of("800.00", "GBP")
 
