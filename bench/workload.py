@@ -41,7 +41,7 @@ import sqlalchemy as sa
 from sqlalchemy.sql.elements import BindParameter
 
 from scheduler.adapters import ledger
-from scheduler.adapters.sql import migrate, tables
+from scheduler.adapters.sql import bulk, migrate, tables
 from scheduler.adapters.sql.audit import SqlAuditRepository
 from scheduler.adapters.sql.engine import create_engine
 from scheduler.adapters.sql.history import SqlHistoryRepository
@@ -320,7 +320,7 @@ def _store_range(engine: sa.Engine, workload: Workload, start: int, stop: int) -
     """Create the schedules of transfers `start` to `stop` (excluded), a chunk per
     transaction. Returns the rows written per table."""
     clock = FixedClock(workload.created_at)
-    collector = _RowCollector(engine.dialect)
+    collector = _RowCollector()
     uow = _BatchingUnitOfWork(collector)
     written: dict[str, int] = {}
     for chunk in range(start, stop, workload.chunk_size):
@@ -356,8 +356,10 @@ class _RowCollector:
     insert, in order, per table; `flush` writes them with one executemany per table.
     Anything but an INSERT is refused: creating a schedule only inserts."""
 
-    def __init__(self, dialect: sa.Dialect) -> None:
-        self.dialect = dialect
+    def __init__(self) -> None:
+        # A generic dialect: the repositories then hand their rows over as plain
+        # INSERTs (no PostgreSQL COPY on a connection that is not one).
+        self.dialect = sa.engine.default.DefaultDialect()
         self.rows: dict[sa.Table, list[dict[str, Any]]] = {}
 
     def execute(
@@ -393,7 +395,7 @@ class _RowCollector:
             for table in tables.metadata.sorted_tables:
                 rows = self.rows.get(table)
                 if rows:
-                    connection.execute(table.insert(), rows)
+                    bulk.insert_rows(connection, table, rows)
                     written[table.name] = len(rows)
         self.rows.clear()
         return written

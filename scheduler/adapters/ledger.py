@@ -24,7 +24,7 @@ from decimal import Decimal
 import sqlalchemy as sa
 
 from scheduler import ports
-from scheduler.adapters.sql import statements, tables, types
+from scheduler.adapters.sql import bulk, statements, tables, types
 from scheduler.domain import currency, errors, money
 
 logger = logging.getLogger(__name__)
@@ -258,7 +258,7 @@ class Ledger:
             touched = sorted(
                 {str(e[side]) for e in entries for side in ("debit_account", "credit_account")}
             )
-            connection.execute(sa.insert(_entry), entries)
+            bulk.insert_rows(connection, _entry, entries)
             connection.execute(
                 sa.update(_account)
                 .where(_account.c.id == sa.bindparam("account_id"))

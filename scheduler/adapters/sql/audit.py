@@ -14,7 +14,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from scheduler.adapters.sql import statements, tables
+from scheduler.adapters.sql import bulk, statements, tables
 from scheduler.domain import errors
 from scheduler.domain.audit import AuditBlock, AuditEntry, AuditRecord
 
@@ -32,7 +32,7 @@ class SqlAuditRepository:
         """Insert one unsealed record per entry, in order (one executemany)."""
         if not entries:
             return
-        self._connection.execute(sa.insert(_record), [_entry_row(entry) for entry in entries])
+        bulk.insert_rows(self._connection, _record, [_entry_row(entry) for entry in entries])
 
     def unsealed(self, limit: int) -> list[AuditRecord]:
         """Up to `limit` records with no block yet, lowest seq first. Records of

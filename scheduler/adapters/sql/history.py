@@ -6,7 +6,7 @@ from collections.abc import Sequence
 
 import sqlalchemy as sa
 
-from scheduler.adapters.sql import tables
+from scheduler.adapters.sql import bulk, tables
 from scheduler.domain.operation import Outcome
 
 
@@ -19,8 +19,9 @@ class SqlHistoryRepository:
     def add(self, outcomes: Sequence[Outcome], *, worker: str) -> None:
         if not outcomes:
             return
-        self._connection.execute(
-            tables.execution_attempt.insert(),
+        bulk.insert_rows(
+            self._connection,
+            tables.execution_attempt,
             [
                 {
                     "operation_id": outcome.operation.id,

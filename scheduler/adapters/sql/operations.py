@@ -10,7 +10,7 @@ from uuid import UUID
 
 import sqlalchemy as sa
 
-from scheduler.adapters.sql import statements, tables
+from scheduler.adapters.sql import bulk, statements, tables
 from scheduler.domain.money import Money
 from scheduler.domain.operation import Operation, OperationKind, OperationStatus, Outcome
 
@@ -26,7 +26,9 @@ class SqlOperationRepository:
 
     def add(self, operations: Sequence[Operation], at: datetime) -> None:
         if operations:
-            self._connection.execute(_t.insert(), [_row(operation, at) for operation in operations])
+            bulk.insert_rows(
+                self._connection, _t, [_row(operation, at) for operation in operations]
+            )
 
     def claim_due(
         self, *, now: datetime, limit: int, worker: str, lease_until: datetime

@@ -18,14 +18,8 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from scheduler.adapters.sql import statements, tables
+from scheduler.adapters.sql import bulk, statements, tables
 from scheduler.domain.events import SCHEMA_VERSION, Event, EventType, StoredEvent
-
-
-def insert_events() -> sa.Insert:
-    """Insert outbox rows (run with a list of rows: one executemany). Takes no locks
-    beyond the new rows."""
-    return tables.outbox.insert()
 
 
 def select_unpublished(limit: int) -> sa.Select[Any]:
@@ -106,7 +100,7 @@ class SqlOutboxRepository:
         """Store `events`, in order: their outbox ids increase in the order given."""
         if not events:
             return
-        self._connection.execute(insert_events(), [_row(event) for event in events])
+        bulk.insert_rows(self._connection, tables.outbox, [_row(event) for event in events])
 
     def unpublished(self, limit: int) -> list[StoredEvent]:
         """Up to `limit` (>= 1) unpublished events, oldest first."""
