@@ -20,7 +20,6 @@ import os
 import random
 import subprocess
 import time
-import uuid
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -36,6 +35,7 @@ from scheduler.adapters.sql.unit_of_work import SqlUnitOfWork
 from scheduler.domain.events import EventType
 from scheduler.service.execute_claimed import TransactionMode
 from scheduler.service.verify_audit import verify_audit
+from tests.services import postgres
 from tests.support import dispatch_worker
 
 pytestmark = pytest.mark.integration
@@ -125,18 +125,9 @@ class WorkerPool:
 @pytest.fixture
 def database_url(postgres_url: str) -> Iterator[str]:
     """A new database of this test's own, migrated to the newest schema, then dropped."""
-    name = f"tsched_dispatch_{uuid.uuid4().hex[:12]}"
-    admin = sa.create_engine(postgres_url, isolation_level="AUTOCOMMIT")
-    try:
-        with admin.connect() as connection:
-            connection.exec_driver_sql(f'CREATE DATABASE "{name}"')
-        url = sa.make_url(postgres_url).set(database=name).render_as_string(hide_password=False)
+    with postgres.scratch_database(postgres_url, "tsched_dispatch") as url:
         migrate.upgrade(url)
         yield url
-        with admin.connect() as connection:
-            connection.exec_driver_sql(f'DROP DATABASE "{name}" WITH (FORCE)')
-    finally:
-        admin.dispose()
 
 
 @pytest.fixture

@@ -20,6 +20,7 @@ from scheduler.adapters import ledger
 from scheduler.adapters.sql import engine as sql_engine
 from scheduler.adapters.sql import tables
 from scheduler.domain.money import Money
+from tests.services import postgres
 from tests.support.clock import SettableClock
 
 pytestmark = pytest.mark.integration
@@ -33,16 +34,8 @@ _T = TypeVar("_T")
 @pytest.fixture(scope="module")
 def ledger_url(postgres_url: str) -> Iterator[str]:
     """A database of this module's own on the session's cluster, dropped afterwards."""
-    name = f"ledger_{uuid.uuid4().hex[:12]}"
-    admin = sa.create_engine(postgres_url, isolation_level="AUTOCOMMIT")
-    try:
-        with admin.connect() as connection:
-            connection.exec_driver_sql(f'CREATE DATABASE "{name}"')
-        yield sa.make_url(postgres_url).set(database=name).render_as_string(hide_password=False)
-        with admin.connect() as connection:
-            connection.exec_driver_sql(f'DROP DATABASE "{name}" WITH (FORCE)')
-    finally:
-        admin.dispose()
+    with postgres.scratch_database(postgres_url, "ledger") as url:
+        yield url
 
 
 @pytest.fixture

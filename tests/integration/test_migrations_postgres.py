@@ -5,7 +5,6 @@ doubles or forges a record when sealers and writers run at once."""
 from __future__ import annotations
 
 import threading
-import uuid
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
@@ -24,6 +23,7 @@ from scheduler.domain import audit
 from scheduler.service import seal_audit, verify_audit
 from scheduler.service.seal_audit import SealOutcome
 from scheduler.service.verify_audit import VerificationReport
+from tests.services import postgres
 from tests.support.clock import SettableClock
 from tests.support.unit_of_work import UnitOfWorkWithAudit
 
@@ -37,14 +37,8 @@ START = datetime(2027, 3, 1, 9, 0, tzinfo=UTC)
 @pytest.fixture
 def database_url(postgres_url: str) -> Iterator[str]:
     """A new, empty database of this test's own, dropped afterwards."""
-    name = f"tsched_migrations_{uuid.uuid4().hex[:12]}"
-    admin = sa.create_engine(postgres_url, isolation_level="AUTOCOMMIT", poolclass=sa.NullPool)
-    with admin.connect() as connection:
-        connection.exec_driver_sql(f'CREATE DATABASE "{name}"')
-    yield sa.make_url(postgres_url).set(database=name).render_as_string(hide_password=False)
-    with admin.connect() as connection:
-        connection.exec_driver_sql(f'DROP DATABASE "{name}" WITH (FORCE)')
-    admin.dispose()
+    with postgres.scratch_database(postgres_url, "tsched_migrations") as url:
+        yield url
 
 
 @pytest.fixture
