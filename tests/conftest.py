@@ -13,6 +13,8 @@ import pytest
 
 from tests.services import azurite, kafka, postgres
 
+pytest_plugins = ["tests.support.settings"]
+
 if TYPE_CHECKING:
     from collections.abc import Iterator
 

@@ -11,11 +11,12 @@ from typing import TYPE_CHECKING
 import pytest
 from pydantic import ValidationError
 
-from scheduler.config import Settings, load_settings
+from scheduler.config import load_settings
 from scheduler.domain.reminder import ReminderOffset
+from tests.support.settings import SETTING_NAMES
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
+    pass
 
 ROOT = Path(__file__).resolve().parents[2]
 LOCAL_SAMPLE = ROOT / "local.settings.sample.json"
@@ -35,7 +36,6 @@ PLATFORM_SETTINGS = frozenset(
     }
 )
 
-SETTING_NAMES = frozenset(name.upper() for name in Settings.model_fields)
 
 _APP_SETTINGS_BLOCK = re.compile(r"^var appSettings = \{\n(?P<body>.*?)^\}", re.M | re.S)
 _BICEP_ENTRY = re.compile(r"^\s+(?P<name>[A-Za-z_][A-Za-z0-9_]*):\s*(?P<value>.+?)\s*$")
@@ -56,17 +56,6 @@ def _bicep_app_settings() -> dict[str, str]:
         assert entry is not None, f"cannot read app setting line {line!r}"
         entries[entry["name"]] = entry["value"]
     return entries
-
-
-@pytest.fixture
-def isolated_settings(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[None]:
-    """No setting in the environment, no local.settings.json, no cached settings."""
-    for name in SETTING_NAMES:
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.chdir(tmp_path)
-    load_settings.cache_clear()
-    yield
-    load_settings.cache_clear()
 
 
 def test_local_settings_sample_holds_exactly_the_settings_and_platform_names() -> None:

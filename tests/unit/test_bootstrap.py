@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import re
 import socket
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -25,23 +24,17 @@ from scheduler.config import Settings, load_settings
 from scheduler.domain.money import Money
 from tests.support.clock import SettableClock
 
-SETTING_NAMES = frozenset(name.upper() for name in Settings.model_fields)
+
+@pytest.fixture(autouse=True)
+def _without_developer_settings(isolated_settings: None) -> None:
+    """Before any other fixture sets a setting, clear the developer's."""
+
+
 CORE_BANKING = "https://core.example.com/api"
 #: Nothing listens on port 1: the publisher must be creatable without a broker.
 NO_BROKER = "127.0.0.1:1"
 CLIENT_ID = "6f1c3c0e-5d0a-4f1e-9a57-8a3a2f0b9c11"
 AZURE_SQL = "mssql+pyodbc://tsched.database.windows.net/tsched?driver=ODBC+Driver+18+for+SQL+Server"
-
-
-@pytest.fixture(autouse=True)
-def isolated_settings(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[None]:
-    """No setting in the environment, no local.settings.json, no cached settings."""
-    for name in SETTING_NAMES:
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.chdir(tmp_path)
-    load_settings.cache_clear()
-    yield
-    load_settings.cache_clear()
 
 
 @pytest.fixture

@@ -19,7 +19,7 @@ from scheduler import bootstrap, runner
 from scheduler.adapters.ledger import Ledger
 from scheduler.adapters.sql import migrate, tables
 from scheduler.api import schemas
-from scheduler.config import Settings, load_settings
+from scheduler.config import Settings
 from scheduler.domain.events import EventType, StoredEvent
 from scheduler.domain.money import Money
 from scheduler.domain.operation import OperationStatus
@@ -29,24 +29,18 @@ from scheduler.service.execute_claimed import TransactionMode
 from scheduler.service.verify_audit import verify_audit
 from tests.support.clock import SettableClock
 
-SETTING_NAMES = frozenset(name.upper() for name in Settings.model_fields)
+
+@pytest.fixture(autouse=True)
+def _without_developer_settings(isolated_settings: None) -> None:
+    """Before any other fixture sets a setting, clear the developer's."""
+
+
 CREATED_AT = datetime(2027, 2, 1, 12, 0, tzinfo=UTC)
 #: Monday 15 February 2027, 10:00 in London (GMT), when the transfers below are due.
 DUE_AT = datetime(2027, 2, 15, 10, 0, tzinfo=UTC)
 LEASE = timedelta(seconds=60)
 #: Loop settings that never sleep, so a test of `serve` takes no real time.
 NO_SLEEP = runner.LoopSettings(idle_sleep=0.0)
-
-
-@pytest.fixture(autouse=True)
-def isolated_settings(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[None]:
-    """No setting in the environment, no local.settings.json, no cached settings."""
-    for name in SETTING_NAMES:
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.chdir(tmp_path)
-    load_settings.cache_clear()
-    yield
-    load_settings.cache_clear()
 
 
 @pytest.fixture

@@ -75,7 +75,7 @@ operation = sa.Table(
     sa.Column("amount", Amount, nullable=False),
     sa.Column("currency", sa.String(3), nullable=False),
     sa.Column("last_error_code", sa.String(64), nullable=True),
-    sa.Column("last_error_reason", sa.String(400), nullable=True),
+    sa.Column("last_error_reason", sa.Unicode(400), nullable=True),
     sa.Column("updated_at", UtcDateTime, nullable=False),
     sa.UniqueConstraint(
         "schedule_id", "occurrence_index", "kind", "reminder_offset", name="uq_operation_occurrence"
@@ -105,8 +105,8 @@ execution_attempt = sa.Table(
     sa.Column("finished_at", UtcDateTime, nullable=False),
     sa.Column("outcome", sa.String(16), nullable=False),
     sa.Column("error_code", sa.String(64), nullable=True),
-    sa.Column("reason", sa.String(400), nullable=True),
-    sa.Column("recommended_action", sa.String(400), nullable=True),
+    sa.Column("reason", sa.Unicode(400), nullable=True),
+    sa.Column("recommended_action", sa.Unicode(400), nullable=True),
     sa.Column("gateway_reference", sa.String(64), nullable=True),
     sa.Column("debit_account", sa.String(34), nullable=False),
     sa.Column("credit_account", sa.String(34), nullable=False),
@@ -175,7 +175,7 @@ api_idempotency = sa.Table(
     sa.Column("idempotency_key", sa.String(128), primary_key=True),
     sa.Column("request_hash", sa.String(64), nullable=False),
     sa.Column("status_code", sa.Integer, nullable=False),
-    sa.Column("response_body", sa.Text, nullable=False),
+    sa.Column("response_body", sa.UnicodeText(), nullable=False),
     sa.Column("created_at", UtcDateTime, nullable=False),
     sa.Column("expires_at", UtcDateTime, nullable=False),
     sa.Index(None, "expires_at"),
@@ -205,6 +205,6 @@ ledger_entry = sa.Table(
     sa.Column("credit_account", sa.String(34), nullable=False),
     sa.Column("amount", Amount, nullable=False),
     sa.Column("currency", sa.String(3), nullable=False),
-    sa.Column("reference", sa.String(140), nullable=False),
+    sa.Column("reference", sa.Unicode(140), nullable=False),
     sa.Column("booked_at", UtcDateTime, nullable=False),
 )

@@ -9,7 +9,6 @@ import io
 import itertools
 import re
 from collections import Counter
-from collections.abc import Iterator
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
@@ -22,6 +21,7 @@ from scheduler.adapters.sql import tables
 from scheduler.adapters.sql.engine import create_engine
 from scheduler.config import Settings, load_settings
 from scheduler.domain.retry import recommended_action
+from tests.support.cli import columns, run
 
 SETTING_NAMES = frozenset(name.upper() for name in Settings.model_fields)
 EVENT_LINE = re.compile(
@@ -105,30 +105,6 @@ def demo_run(tmp_path_factory: pytest.TempPathFactory) -> DemoRun:
         result = run_demo(directory / "demo.sqlite3")
     load_settings.cache_clear()
     return result
-
-
-@pytest.fixture
-def isolated_settings(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[None]:
-    """No setting in the environment, no local.settings.json, no cached settings."""
-    _isolate(monkeypatch, tmp_path)
-    yield
-    load_settings.cache_clear()
-
-
-def columns(table: str) -> dict[str, tuple[str, ...]]:
-    """A printed table's cells by column, each cut where its header starts."""
-    header, *rows = table.splitlines()
-    starts = [match.start() for match in re.finditer(r"(?:^|(?<=  ))\S", header)]
-    bounds = list(itertools.pairwise([*starts, None]))
-    names = [header[begin:end].strip() for begin, end in bounds]
-    cells = [tuple(row[begin:end].strip() for row in rows) for begin, end in bounds]
-    return dict(zip(names, cells, strict=True))
-
-
-def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
-    status = cli.main(list(argv))
-    captured = capsys.readouterr()
-    return status, captured.out, captured.err
 
 
 def _code(event: EventLine) -> str:

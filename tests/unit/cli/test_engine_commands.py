@@ -23,14 +23,20 @@ from scheduler.adapters.sql.engine import create_engine
 from scheduler.adapters.sql.unit_of_work import SqlUnitOfWork
 from scheduler.api import schemas
 from scheduler.cli.engine import describe_cycle
-from scheduler.config import Settings, load_settings
+from scheduler.config import Settings
 from scheduler.domain.money import Money
 from scheduler.domain.operation import OperationStatus
 from scheduler.ports import Clock
 from scheduler.service.create_schedule import CreateSchedule, create_schedule
+from tests.support.cli import run
 from tests.support.clock import SettableClock
 
-SETTING_NAMES = frozenset(name.upper() for name in Settings.model_fields)
+
+@pytest.fixture(autouse=True)
+def _without_developer_settings(isolated_settings: None) -> None:
+    """Before any other fixture sets a setting, clear the developer's."""
+
+
 #: Monday 15 February 2027, 10:00 in London (GMT): the transfers below are due then.
 DUE_AT = datetime(2027, 2, 15, 10, 0, tzinfo=UTC)
 #: Where `serve --start` puts the clock: 30 seconds after the transfers came due.
@@ -49,23 +55,6 @@ STORE_TABLES = {
     "audit_block",
     "ledger_account",
 }
-
-
-def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
-    status = cli.main(list(argv))
-    captured = capsys.readouterr()
-    return status, captured.out, captured.err
-
-
-@pytest.fixture(autouse=True)
-def isolated_settings(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[None]:
-    """No setting in the environment, no local.settings.json, no cached settings."""
-    for name in SETTING_NAMES:
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.chdir(tmp_path)
-    load_settings.cache_clear()
-    yield
-    load_settings.cache_clear()
 
 
 SignalHandlers = dict[int, Callable[..., Any]]

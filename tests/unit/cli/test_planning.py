@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 import io
-import itertools
 import json
-import re
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from scheduler import cli, demo
+from tests.support.cli import columns, run
 
 AFTER = ["--after", "2027-01-01T00:00:00Z"]
 
@@ -36,22 +35,6 @@ MORTGAGE_DOCUMENT = {
     "recurrence": {"frequency": "monthly", "day_of_month": 31},
     "business_days": {"calendar": "GB-ENG", "convention": "modified_following"},
 }
-
-
-def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
-    status = cli.main(list(argv))
-    captured = capsys.readouterr()
-    return status, captured.out, captured.err
-
-
-def columns(table: str) -> dict[str, tuple[str, ...]]:
-    """A printed table's cells by column, each cut where its header starts."""
-    header, *rows = table.splitlines()
-    starts = [match.start() for match in re.finditer(r"(?:^|(?<=  ))\S", header)]
-    bounds = list(itertools.pairwise([*starts, None]))
-    names = [header[begin:end].strip() for begin, end in bounds]
-    cells = [tuple(row[begin:end].strip() for row in rows) for begin, end in bounds]
-    return dict(zip(names, cells, strict=True))
 
 
 def test_preview_with_flags_prints_a_table_of_executions(

@@ -3,9 +3,7 @@ service layer and the dispatcher's pass."""
 
 from __future__ import annotations
 
-import itertools
 import json
-import re
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -19,42 +17,21 @@ from scheduler import bootstrap, cli, runner
 from scheduler.adapters import cloudevents
 from scheduler.adapters.sql import migrate, tables
 from scheduler.api import schemas
-from scheduler.config import Settings, load_settings
+from scheduler.config import Settings
 from scheduler.domain.events import StoredEvent
 from scheduler.domain.money import Money
 from scheduler.service.create_schedule import CreateSchedule, create_schedule
+from tests.support.cli import columns, run
 from tests.support.clock import SettableClock
-
-SETTING_NAMES = frozenset(name.upper() for name in Settings.model_fields)
-CREATED_AT = datetime(2027, 2, 1, 12, 0, tzinfo=UTC)
-INTACT = "the chain is intact"
-
-
-def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
-    status = cli.main(list(argv))
-    captured = capsys.readouterr()
-    return status, captured.out, captured.err
-
-
-def columns(table: str) -> dict[str, tuple[str, ...]]:
-    """A printed table's cells by column, each cut where its header starts."""
-    header, *rows = table.splitlines()
-    starts = [match.start() for match in re.finditer(r"(?:^|(?<=  ))\S", header)]
-    bounds = list(itertools.pairwise([*starts, None]))
-    names = [header[begin:end].strip() for begin, end in bounds]
-    cells = [tuple(row[begin:end].strip() for row in rows) for begin, end in bounds]
-    return dict(zip(names, cells, strict=True))
 
 
 @pytest.fixture(autouse=True)
-def isolated_settings(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[None]:
-    """No setting in the environment, no local.settings.json, no cached settings."""
-    for name in SETTING_NAMES:
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.chdir(tmp_path)
-    load_settings.cache_clear()
-    yield
-    load_settings.cache_clear()
+def _without_developer_settings(isolated_settings: None) -> None:
+    """Before any other fixture sets a setting, clear the developer's."""
+
+
+CREATED_AT = datetime(2027, 2, 1, 12, 0, tzinfo=UTC)
+INTACT = "the chain is intact"
 
 
 @pytest.fixture

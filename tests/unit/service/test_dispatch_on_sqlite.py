@@ -3,7 +3,6 @@ due, execute it through the embedded ledger, and check every record it leaves.""
 
 from __future__ import annotations
 
-import uuid
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -15,12 +14,11 @@ from scheduler.adapters.ledger import Ledger
 from scheduler.adapters.sql import migrate, tables
 from scheduler.adapters.sql.engine import create_engine
 from scheduler.adapters.sql.unit_of_work import SqlUnitOfWork
-from scheduler.api import schemas
 from scheduler.domain.money import Money
 from scheduler.domain.operation import OperationStatus
 from scheduler.service.claim_due import claim_due
-from scheduler.service.create_schedule import CreateSchedule, create_schedule
 from scheduler.service.execute_claimed import Dispatch, TransactionMode, execute_claimed
+from tests.support import schedules
 from tests.support.clock import SettableClock
 
 
@@ -59,24 +57,6 @@ def _monthly_mortgage(count: int = 3) -> dict[str, object]:
     }
 
 
-def _create(engine: sa.Engine, clock: SettableClock, document: dict[str, object]) -> uuid.UUID:
-    parsed = schemas.ScheduleIn.model_validate(document)
-    schedule = parsed.to_schedule(
-        schedule_id=uuid.uuid4(), customer_id="alice", created_at=clock.now()
-    )
-    create_schedule(
-        CreateSchedule(
-            schedule=schedule,
-            definition=parsed.model_dump(mode="json"),
-            channel="mobile",
-            actor="customer:alice",
-        ),
-        uow=SqlUnitOfWork(engine),
-        clock=clock,
-    )
-    return schedule.id
-
-
 def _run_due(engine: sa.Engine, clock: SettableClock, ledger: Ledger, mode: TransactionMode):
     dispatch = Dispatch(
         uow_factory=lambda: SqlUnitOfWork(engine),
@@ -99,7 +79,7 @@ def _run_due(engine: sa.Engine, clock: SettableClock, ledger: Ledger, mode: Tran
 def test_monthly_payment_runs_once_per_occurrence_and_leaves_a_full_record(
     engine: sa.Engine, clock: SettableClock, ledger: Ledger, mode: TransactionMode
 ) -> None:
-    schedule_id = _create(engine, clock, _monthly_mortgage(count=3))
+    schedule_id = schedules.create(engine, clock, _monthly_mortgage(count=3))
 
     # The reminder one day before the first execution (Fri 29 Jan 2027, 09:00 GMT).
     clock.advance_to(datetime(2027, 1, 28, 9, 0, 1, tzinfo=UTC))
@@ -156,7 +136,7 @@ def test_insufficient_funds_waits_for_the_next_business_morning_then_succeeds(
     engine: sa.Engine, clock: SettableClock, ledger: Ledger
 ) -> None:
     document = _monthly_mortgage() | {"amount": {"value": "5000.00", "currency": "GBP"}}
-    _create(engine, clock, document)
+    schedules.create(engine, clock, document)
     clock.advance_to(datetime(2027, 1, 29, 9, 0, 1, tzinfo=UTC))
     claimed, report = _run_due(engine, clock, ledger, TransactionMode.BATCH)
     # The day-before reminder, a day late now, is skipped rather than sent.
@@ -177,7 +157,7 @@ def test_insufficient_funds_waits_for_the_next_business_morning_then_succeeds(
 def test_an_execution_found_after_the_grace_window_fails_for_review_without_moving_money(
     engine: sa.Engine, clock: SettableClock, ledger: Ledger
 ) -> None:
-    _create(engine, clock, _monthly_mortgage())
+    schedules.create(engine, clock, _monthly_mortgage())
     clock.advance_to(datetime(2027, 1, 29, 21, 0, tzinfo=UTC))  # 12 hours late
     claimed, report = _run_due(engine, clock, ledger, TransactionMode.BATCH)
     execution = [op for op in claimed if op.kind.value == "execution"]

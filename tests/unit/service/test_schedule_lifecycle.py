@@ -22,7 +22,6 @@ from scheduler.adapters.sql import migrate, tables
 from scheduler.adapters.sql.engine import create_engine
 from scheduler.adapters.sql.outbox import SqlOutboxRepository
 from scheduler.adapters.sql.unit_of_work import SqlUnitOfWork
-from scheduler.api import schemas
 from scheduler.domain import errors
 from scheduler.domain.money import Money
 from scheduler.domain.operation import Operation, OperationKind, OperationStatus
@@ -34,13 +33,13 @@ from scheduler.service.change_schedule_status import (
     change_schedule_status,
 )
 from scheduler.service.claim_due import claim_due
-from scheduler.service.create_schedule import CreateSchedule, create_schedule
 from scheduler.service.execute_claimed import (
     Dispatch,
     ExecutionReport,
     TransactionMode,
     execute_claimed,
 )
+from tests.support import schedules
 from tests.support.clock import SettableClock
 
 DEBIT = "GB-DEBIT-1"
@@ -107,24 +106,6 @@ def _weekly(
         "kind": "recurring_payment",
         "recurrence": {"frequency": "weekly", "count": count},
     }
-
-
-def _create(engine: sa.Engine, clock: SettableClock, document: dict[str, Any]) -> uuid.UUID:
-    parsed = schemas.ScheduleIn.model_validate(document)
-    schedule = parsed.to_schedule(
-        schedule_id=uuid.uuid4(), customer_id="alice", created_at=clock.now()
-    )
-    create_schedule(
-        CreateSchedule(
-            schedule=schedule,
-            definition=parsed.model_dump(mode="json"),
-            channel="mobile",
-            actor="customer:alice",
-        ),
-        uow=SqlUnitOfWork(engine),
-        clock=clock,
-    )
-    return schedule.id
 
 
 def _change(
@@ -305,7 +286,7 @@ class _UnavailableFor:
 def test_pausing_makes_the_schedule_paused_one_version_later_with_an_audit_record_and_event(
     engine: sa.Engine, clock: SettableClock, ledger: Ledger
 ) -> None:
-    schedule_id = _create(engine, clock, _weekly(count=3))
+    schedule_id = schedules.create(engine, clock, _weekly(count=3))
     clock.advance_to(datetime(2027, 1, 2, 10, 0, tzinfo=UTC))
 
     result = _change(engine, clock, schedule_id, ScheduleAction.PAUSE, reason="on holiday")
@@ -343,7 +324,7 @@ def test_a_pause_whose_event_cannot_be_written_leaves_no_trace(
     engine: sa.Engine, clock: SettableClock, ledger: Ledger, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Status, audit record and event are one commit: if the last fails, none is kept."""
-    schedule_id = _create(engine, clock, _weekly(count=3))
+    schedule_id = schedules.create(engine, clock, _weekly(count=3))
     before = _snapshot(engine)
 
     def refuse(self: SqlOutboxRepository, events: object) -> None:
@@ -359,7 +340,7 @@ def test_a_pause_whose_event_cannot_be_written_leaves_no_trace(
 def test_pausing_leaves_pending_operations_untouched(
     engine: sa.Engine, clock: SettableClock, ledger: Ledger
 ) -> None:
-    schedule_id = _create(engine, clock, _weekly(count=3))
+    schedule_id = schedules.create(engine, clock, _weekly(count=3))
     before = _snapshot(engine)["operation"]
 
     _change(engine, clock, schedule_id, ScheduleAction.PAUSE)
@@ -374,7 +355,7 @@ def test_pausing_leaves_pending_operations_untouched(
 def test_operations_falling_due_while_paused_are_skipped_without_moving_money(
     engine: sa.Engine, clock: SettableClock, ledger: Ledger
 ) -> None:
-    schedule_id = _create(engine, clock, _weekly(count=3))
+    schedule_id = schedules.create(engine, clock, _weekly(count=3))
     _change(engine, clock, schedule_id, ScheduleAction.PAUSE)
 
     claimed, report = _run_due(engine, clock, ledger, _jan(4))
@@ -407,7 +388,7 @@ def test_operations_falling_due_while_paused_are_skipped_without_moving_money(
 def test_an_execution_skipped_while_paused_still_materialises_the_next_occurrence(
     engine: sa.Engine, clock: SettableClock, ledger: Ledger
 ) -> None:
-    schedule_id = _create(engine, clock, _weekly(count=3))
+    schedule_id = schedules.create(engine, clock, _weekly(count=3))
     _change(engine, clock, schedule_id, ScheduleAction.PAUSE)
     _run_due(engine, clock, ledger, _jan(4))
     _run_due(engine, clock, ledger, _jan(5))
@@ -425,7 +406,7 @@ def test_an_execution_skipped_while_paused_still_materialises_the_next_occurrenc
 def test_resuming_before_the_due_time_lets_the_operation_execute_normally(
     engine: sa.Engine, clock: SettableClock, ledger: Ledger
 ) -> None:
-    schedule_id = _create(engine, clock, _weekly(count=3))
+    schedule_id = schedules.create(engine, clock, _weekly(count=3))
     _change(engine, clock, schedule_id, ScheduleAction.PAUSE)
     clock.advance_to(datetime(2027, 1, 3, 18, 0, tzinfo=UTC))
 
@@ -455,7 +436,7 @@ def test_resuming_before_the_due_time_lets_the_operation_execute_normally(
 def test_an_occurrence_skipped_while_paused_is_not_caught_up_after_resuming(
     engine: sa.Engine, clock: SettableClock, ledger: Ledger
 ) -> None:
-    schedule_id = _create(engine, clock, _weekly(count=3))
+    schedule_id = schedules.create(engine, clock, _weekly(count=3))
     _change(engine, clock, schedule_id, ScheduleAction.PAUSE)
     _run_due(engine, clock, ledger, _jan(4))
     _run_due(engine, clock, ledger, _jan(5))
@@ -474,7 +455,7 @@ def test_an_occurrence_skipped_while_paused_is_not_caught_up_after_resuming(
 def test_pausing_a_paused_schedule_changes_nothing_and_records_nothing(
     engine: sa.Engine, clock: SettableClock, ledger: Ledger
 ) -> None:
-    schedule_id = _create(engine, clock, _weekly(count=3))
+    schedule_id = schedules.create(engine, clock, _weekly(count=3))
     _change(engine, clock, schedule_id, ScheduleAction.PAUSE)
     before = _snapshot(engine)
 
@@ -492,7 +473,7 @@ def test_pausing_a_paused_schedule_changes_nothing_and_records_nothing(
 def test_resuming_an_active_schedule_changes_nothing_and_records_nothing(
     engine: sa.Engine, clock: SettableClock, ledger: Ledger
 ) -> None:
-    schedule_id = _create(engine, clock, _weekly(count=3))
+    schedule_id = schedules.create(engine, clock, _weekly(count=3))
     before = _snapshot(engine)
 
     result = _change(engine, clock, schedule_id, ScheduleAction.RESUME)
@@ -510,7 +491,7 @@ def _schedule_with_retry_wait_and_pending(
 ) -> uuid.UUID:
     """A weekly payment of 5000.00 from 3000.00: occurrence 0 waits for a retry
     (insufficient funds, retried Wed 6 Jan 08:00), occurrence 1 is pending."""
-    schedule_id = _create(engine, clock, _weekly(count=3, amount="5000.00"))
+    schedule_id = schedules.create(engine, clock, _weekly(count=3, amount="5000.00"))
     _run_due(engine, clock, ledger, _jan(4))
     _, report = _run_due(engine, clock, ledger, _jan(5))
     assert report.recorded == {OperationStatus.RETRY_WAIT: 1}
@@ -596,7 +577,7 @@ def test_nothing_runs_after_a_cancel_and_no_next_occurrence_is_materialised(
 def test_a_paused_schedule_can_be_cancelled_and_its_operations_are_cancelled(
     engine: sa.Engine, clock: SettableClock, ledger: Ledger
 ) -> None:
-    schedule_id = _create(engine, clock, _weekly(count=3))
+    schedule_id = schedules.create(engine, clock, _weekly(count=3))
     _change(engine, clock, schedule_id, ScheduleAction.PAUSE)
 
     result = _change(engine, clock, schedule_id, ScheduleAction.CANCEL)
@@ -612,7 +593,7 @@ def test_a_paused_schedule_can_be_cancelled_and_its_operations_are_cancelled(
 def test_a_claimed_operation_is_reported_in_flight_and_not_cancelled(
     engine: sa.Engine, clock: SettableClock, ledger: Ledger
 ) -> None:
-    schedule_id = _create(engine, clock, _weekly(count=3, reminders=()))
+    schedule_id = schedules.create(engine, clock, _weekly(count=3, reminders=()))
     clock.advance_to(_jan(5))
     claimed = _claim(engine, clock)
     assert [op.occurrence_index for op in claimed] == [0]
@@ -628,7 +609,7 @@ def test_a_claimed_operation_is_reported_in_flight_and_not_cancelled(
 def test_an_in_flight_execution_recorded_after_the_cancel_materialises_no_next_occurrence(
     engine: sa.Engine, clock: SettableClock, ledger: Ledger
 ) -> None:
-    schedule_id = _create(engine, clock, _weekly(count=3, reminders=()))
+    schedule_id = schedules.create(engine, clock, _weekly(count=3, reminders=()))
     clock.advance_to(_jan(5))
     claimed = _claim(engine, clock)
     _change(engine, clock, schedule_id, ScheduleAction.CANCEL)
@@ -648,7 +629,7 @@ def test_an_execution_in_flight_at_the_gateway_during_the_cancel_materialises_no
 ) -> None:
     """The worker read the schedule (active) before the customer cancelled it, and
     records the outcome after: the cancelled schedule must still get no new occurrence."""
-    schedule_id = _create(engine, clock, _weekly(count=3, reminders=()))
+    schedule_id = schedules.create(engine, clock, _weekly(count=3, reminders=()))
     clock.advance_to(_jan(5))
     claimed = _claim(engine, clock)
     results: list[StatusChanged] = []
@@ -666,7 +647,7 @@ def test_an_execution_in_flight_at_the_gateway_during_the_cancel_materialises_no
 def test_a_schedule_cancelled_while_its_execution_was_in_flight_never_pays_again(
     engine: sa.Engine, clock: SettableClock, ledger: Ledger
 ) -> None:
-    schedule_id = _create(engine, clock, _weekly(count=3, reminders=()))
+    schedule_id = schedules.create(engine, clock, _weekly(count=3, reminders=()))
     clock.advance_to(_jan(5))
     claimed = _claim(engine, clock)
 
@@ -685,7 +666,7 @@ def test_a_schedule_cancelled_while_its_execution_was_in_flight_never_pays_again
 def test_an_in_flight_last_execution_does_not_complete_a_cancelled_schedule(
     engine: sa.Engine, clock: SettableClock, ledger: Ledger
 ) -> None:
-    schedule_id = _create(engine, clock, _one_time(reminders=()))
+    schedule_id = schedules.create(engine, clock, _one_time(reminders=()))
     clock.advance_to(_jan(5))
     claimed = _claim(engine, clock)
 
@@ -703,7 +684,7 @@ def test_an_in_flight_last_execution_does_not_complete_a_cancelled_schedule(
 def test_cancelling_a_cancelled_schedule_changes_nothing_and_records_nothing(
     engine: sa.Engine, clock: SettableClock, ledger: Ledger
 ) -> None:
-    schedule_id = _create(engine, clock, _weekly(count=3))
+    schedule_id = schedules.create(engine, clock, _weekly(count=3))
     _change(engine, clock, schedule_id, ScheduleAction.CANCEL)
     before = _snapshot(engine)
 
@@ -719,13 +700,13 @@ def test_cancelling_a_cancelled_schedule_changes_nothing_and_records_nothing(
 
 
 def _cancelled(engine: sa.Engine, clock: SettableClock, ledger: Ledger) -> uuid.UUID:
-    schedule_id = _create(engine, clock, _weekly(count=3))
+    schedule_id = schedules.create(engine, clock, _weekly(count=3))
     _change(engine, clock, schedule_id, ScheduleAction.CANCEL)
     return schedule_id
 
 
 def _completed(engine: sa.Engine, clock: SettableClock, ledger: Ledger) -> uuid.UUID:
-    schedule_id = _create(engine, clock, _one_time(reminders=()))
+    schedule_id = schedules.create(engine, clock, _one_time(reminders=()))
     _run_due(engine, clock, ledger, _jan(5))
     assert _schedule_row(engine, schedule_id).status == "completed"
     return schedule_id
@@ -774,7 +755,7 @@ def test_an_ended_schedule_cannot_change_status_and_nothing_is_written(
 def test_a_stale_expected_version_is_refused_and_changes_nothing(
     engine: sa.Engine, clock: SettableClock, ledger: Ledger, action: ScheduleAction
 ) -> None:
-    schedule_id = _create(engine, clock, _weekly(count=3))
+    schedule_id = schedules.create(engine, clock, _weekly(count=3))
     _change(engine, clock, schedule_id, ScheduleAction.PAUSE, expected_version=1)  # now v2
     before = _snapshot(engine)
 
@@ -790,7 +771,7 @@ def test_a_stale_expected_version_is_refused_and_changes_nothing(
 def test_the_current_expected_version_is_accepted(
     engine: sa.Engine, clock: SettableClock, ledger: Ledger
 ) -> None:
-    schedule_id = _create(engine, clock, _weekly(count=3))
+    schedule_id = schedules.create(engine, clock, _weekly(count=3))
     paused = _change(engine, clock, schedule_id, ScheduleAction.PAUSE, expected_version=1)
 
     resumed = _change(
@@ -809,7 +790,7 @@ def test_the_current_expected_version_is_accepted(
 def test_an_unknown_schedule_is_reported_and_nothing_is_written(
     engine: sa.Engine, clock: SettableClock, ledger: Ledger, action: ScheduleAction
 ) -> None:
-    _create(engine, clock, _weekly(count=3))
+    schedules.create(engine, clock, _weekly(count=3))
     before = _snapshot(engine)
     unknown = uuid.uuid4()
 
@@ -835,7 +816,7 @@ def _completions(engine: sa.Engine, schedule_id: uuid.UUID) -> tuple[int, int]:
 def test_a_one_time_transfer_that_succeeds_completes_its_schedule(
     engine: sa.Engine, clock: SettableClock, ledger: Ledger, mode: TransactionMode
 ) -> None:
-    schedule_id = _create(engine, clock, _one_time())
+    schedule_id = schedules.create(engine, clock, _one_time())
     _run_due(engine, clock, ledger, _jan(4), mode)
     assert _schedule_row(engine, schedule_id).status == "active"  # a reminder ends nothing
 
@@ -867,7 +848,7 @@ def test_a_one_time_transfer_that_succeeds_completes_its_schedule(
 def test_a_recurring_schedule_of_two_completes_only_after_its_second_execution(
     engine: sa.Engine, clock: SettableClock, ledger: Ledger, mode: TransactionMode
 ) -> None:
-    schedule_id = _create(engine, clock, _weekly(count=2))
+    schedule_id = schedules.create(engine, clock, _weekly(count=2))
     _run_due(engine, clock, ledger, _jan(4), mode)
     _run_due(engine, clock, ledger, _jan(5), mode)
 
@@ -890,7 +871,7 @@ def test_a_recurring_schedule_of_two_completes_only_after_its_second_execution(
 def test_a_last_execution_waiting_for_a_retry_completes_the_schedule_only_when_it_succeeds(
     engine: sa.Engine, clock: SettableClock, ledger: Ledger
 ) -> None:
-    schedule_id = _create(engine, clock, _one_time(amount="5000.00", reminders=()))
+    schedule_id = schedules.create(engine, clock, _one_time(amount="5000.00", reminders=()))
     _, report = _run_due(engine, clock, ledger, _jan(5))
     assert report.recorded == {OperationStatus.RETRY_WAIT: 1}
     assert _schedule_row(engine, schedule_id).status == "active"
@@ -907,7 +888,7 @@ def test_a_last_execution_waiting_for_a_retry_completes_the_schedule_only_when_i
 def test_a_last_execution_that_finally_fails_completes_the_schedule(
     engine: sa.Engine, clock: SettableClock, ledger: Ledger
 ) -> None:
-    schedule_id = _create(engine, clock, _one_time(amount="5000.00", reminders=()))
+    schedule_id = schedules.create(engine, clock, _one_time(amount="5000.00", reminders=()))
     _run_due(engine, clock, ledger, _jan(5))
     _, report = _run_due(engine, clock, ledger, _jan(6, 8, 0, 0))
     assert report.recorded == {OperationStatus.RETRY_WAIT: 1}
@@ -925,7 +906,7 @@ def test_a_schedule_completes_only_when_every_execution_is_final_in_whatever_ord
     engine: sa.Engine, clock: SettableClock, ledger: Ledger
 ) -> None:
     """Occurrence 0 still waits for a retry when occurrence 1, the last, succeeds."""
-    schedule_id = _create(engine, clock, _weekly(count=2, reminders=()))
+    schedule_id = schedules.create(engine, clock, _weekly(count=2, reminders=()))
     first = _operation_ids(engine, schedule_id)[(0, EXECUTION)]
     gateway = _UnavailableFor(ledger, {str(first)})
     _, report = _run_due(engine, clock, gateway, _jan(5))
@@ -948,7 +929,7 @@ def test_a_schedule_completes_only_when_every_execution_is_final_in_whatever_ord
 def test_a_paused_schedule_whose_last_operation_is_skipped_completes(
     engine: sa.Engine, clock: SettableClock, ledger: Ledger
 ) -> None:
-    schedule_id = _create(engine, clock, _one_time())
+    schedule_id = schedules.create(engine, clock, _one_time())
     _change(engine, clock, schedule_id, ScheduleAction.PAUSE)
     _run_due(engine, clock, ledger, _jan(4))
     assert _schedule_row(engine, schedule_id).status == "paused"

@@ -1,0 +1,34 @@
+"""Creating schedules the way a channel does: a JSON document through the use case."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+import sqlalchemy as sa
+
+from scheduler.adapters.sql.unit_of_work import SqlUnitOfWork
+from scheduler.api import schemas
+from scheduler.ports import Clock
+from scheduler.service.create_schedule import CreateSchedule, create_schedule
+
+
+def create(
+    engine: sa.Engine, clock: Clock, document: dict[str, Any], *, customer_id: str = "alice"
+) -> uuid.UUID:
+    """Store the schedule `document` describes for `customer_id`; returns its id."""
+    parsed = schemas.ScheduleIn.model_validate(document)
+    schedule = parsed.to_schedule(
+        schedule_id=uuid.uuid4(), customer_id=customer_id, created_at=clock.now()
+    )
+    create_schedule(
+        CreateSchedule(
+            schedule=schedule,
+            definition=parsed.model_dump(mode="json"),
+            channel="mobile",
+            actor=f"customer:{customer_id}",
+        ),
+        uow=SqlUnitOfWork(engine),
+        clock=clock,
+    )
+    return schedule.id
