@@ -1,7 +1,9 @@
-"""Every statement the store runs, by name; each docstring says what it locks.
+"""What several repositories share about statements: the SQL that differs by
+database (taken from `dialects/<name>.py`), how to lock rows on each, and how long an
+``IN (...)`` list may be. Each docstring says what its statement locks.
 
-Statements whose SQL differs by database take it from `dialects/<name>.py`; the rest
-are SQLAlchemy Core expressions that compile on all three.
+A statement only one repository runs lives in that repository, as SQLAlchemy Core
+that compiles on all three databases.
 """
 
 from __future__ import annotations
