@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from typing import Any
 
 import sqlalchemy as sa
@@ -11,6 +12,22 @@ from scheduler.adapters.sql.unit_of_work import SqlUnitOfWork
 from scheduler.api import schemas
 from scheduler.ports import Clock
 from scheduler.service.create_schedule import CreateSchedule, create_schedule
+
+
+def one_time_transfer(
+    start_date: str, amount: str, *, reminders: Sequence[str] = ()
+) -> dict[str, Any]:
+    """A one-time GBP transfer from GB-DEBIT-1 to GB-CREDIT-1 at 10:00 London time."""
+    return {
+        "kind": "one_time_transfer",
+        "debit_account": "GB-DEBIT-1",
+        "credit_account": "GB-CREDIT-1",
+        "amount": {"value": amount, "currency": "GBP"},
+        "start_date": start_date,
+        "time_of_day": "10:00",
+        "time_zone": "Europe/London",
+        "reminders": list(reminders),
+    }
 
 
 def create(

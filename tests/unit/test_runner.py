@@ -18,15 +18,14 @@ import sqlalchemy as sa
 from scheduler import bootstrap, runner
 from scheduler.adapters.ledger import Ledger
 from scheduler.adapters.sql import migrate, tables
-from scheduler.api import schemas
 from scheduler.config import Settings
 from scheduler.domain.events import EventType, StoredEvent
 from scheduler.domain.money import Money
 from scheduler.domain.operation import OperationStatus
 from scheduler.ports import PaymentGateway, TransferRequest, TransferResult
-from scheduler.service.create_schedule import CreateSchedule, create_schedule
 from scheduler.service.execute_claimed import TransactionMode
 from scheduler.service.verify_audit import verify_audit
+from tests.support import schedules
 from tests.support.clock import SettableClock
 
 
@@ -71,32 +70,8 @@ def _create_transfer(
     runtime: bootstrap.Runtime, *, amount: str = "100.00", reminders: Sequence[str] = ()
 ) -> uuid.UUID:
     """A one-time GBP transfer due at `DUE_AT`, created at the clock's time."""
-    document = schemas.ScheduleIn.model_validate(
-        {
-            "kind": "one_time_transfer",
-            "debit_account": "GB-DEBIT-1",
-            "credit_account": "GB-CREDIT-1",
-            "amount": {"value": amount, "currency": "GBP"},
-            "start_date": "2027-02-15",
-            "time_of_day": "10:00",
-            "time_zone": "Europe/London",
-            "reminders": list(reminders),
-        }
-    )
-    schedule = document.to_schedule(
-        schedule_id=uuid.uuid4(), customer_id="alice", created_at=runtime.clock.now()
-    )
-    create_schedule(
-        CreateSchedule(
-            schedule=schedule,
-            definition=document.model_dump(mode="json"),
-            channel="test",
-            actor="customer:alice",
-        ),
-        uow=runtime.unit_of_work(),
-        clock=runtime.clock,
-    )
-    return schedule.id
+    document = schedules.one_time_transfer("2027-02-15", amount, reminders=reminders)
+    return schedules.create(runtime.engine, runtime.clock, document)
 
 
 def _count(runtime: bootstrap.Runtime, table: sa.Table) -> int:

@@ -20,14 +20,12 @@ from scheduler import bootstrap, cli, clocks, runner
 from scheduler.adapters.ledger import Ledger
 from scheduler.adapters.sql import migrate, tables
 from scheduler.adapters.sql.engine import create_engine
-from scheduler.adapters.sql.unit_of_work import SqlUnitOfWork
-from scheduler.api import schemas
 from scheduler.cli.engine import describe_cycle
 from scheduler.config import Settings
 from scheduler.domain.money import Money
 from scheduler.domain.operation import OperationStatus
 from scheduler.ports import Clock
-from scheduler.service.create_schedule import CreateSchedule, create_schedule
+from tests.support import schedules
 from tests.support.cli import run
 from tests.support.clock import SettableClock
 
@@ -108,32 +106,8 @@ def seeded(engine: sa.Engine) -> Ledger:
 def seed_transfer(engine: sa.Engine, amount: str = "100.00") -> uuid.UUID:
     """A one-time transfer, created two weeks before it is due at `DUE_AT`."""
     clock = SettableClock(DUE_AT - timedelta(days=14))
-    document = schemas.ScheduleIn.model_validate(
-        {
-            "kind": "one_time_transfer",
-            "debit_account": "GB-DEBIT-1",
-            "credit_account": "GB-CREDIT-1",
-            "amount": {"value": amount, "currency": "GBP"},
-            "start_date": "2027-02-15",
-            "time_of_day": "10:00",
-            "time_zone": "Europe/London",
-            "reminders": [],
-        }
-    )
-    schedule = document.to_schedule(
-        schedule_id=uuid.uuid4(), customer_id="alice", created_at=clock.now()
-    )
-    create_schedule(
-        CreateSchedule(
-            schedule=schedule,
-            definition=document.model_dump(mode="json"),
-            channel="test",
-            actor="customer:alice",
-        ),
-        uow=SqlUnitOfWork(engine),
-        clock=clock,
-    )
-    return schedule.id
+    document = schedules.one_time_transfer("2027-02-15", amount)
+    return schedules.create(engine, clock, document)
 
 
 def attempts(engine: sa.Engine) -> list[tuple[str, str]]:

@@ -16,11 +16,10 @@ import sqlalchemy as sa
 from scheduler import bootstrap, cli, runner
 from scheduler.adapters import cloudevents
 from scheduler.adapters.sql import migrate, tables
-from scheduler.api import schemas
 from scheduler.config import Settings
 from scheduler.domain.events import StoredEvent
 from scheduler.domain.money import Money
-from scheduler.service.create_schedule import CreateSchedule, create_schedule
+from tests.support import schedules
 from tests.support.cli import columns, run
 from tests.support.clock import SettableClock
 
@@ -59,32 +58,8 @@ def runtime(
 
 def create_transfer(runtime: bootstrap.Runtime, start_date: str, amount: str) -> uuid.UUID:
     """A one-time GBP transfer at 10:00 London time on `start_date`, no reminders."""
-    document = schemas.ScheduleIn.model_validate(
-        {
-            "kind": "one_time_transfer",
-            "debit_account": "GB-DEBIT-1",
-            "credit_account": "GB-CREDIT-1",
-            "amount": {"value": amount, "currency": "GBP"},
-            "start_date": start_date,
-            "time_of_day": "10:00",
-            "time_zone": "Europe/London",
-            "reminders": [],
-        }
-    )
-    schedule = document.to_schedule(
-        schedule_id=uuid.uuid4(), customer_id="alice", created_at=runtime.clock.now()
-    )
-    create_schedule(
-        CreateSchedule(
-            schedule=schedule,
-            definition=document.model_dump(mode="json"),
-            channel="test",
-            actor="customer:alice",
-        ),
-        uow=runtime.unit_of_work(),
-        clock=runtime.clock,
-    )
-    return schedule.id
+    document = schedules.one_time_transfer(start_date, amount)
+    return schedules.create(runtime.engine, runtime.clock, document)
 
 
 @pytest.fixture

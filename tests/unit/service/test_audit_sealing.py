@@ -4,16 +4,14 @@ the real migrations: intact trails verify, every kind of tampering is pinned to 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import pytest
 import sqlalchemy as sa
 
-from scheduler.adapters.sql import engine as sql_engine
-from scheduler.adapters.sql import migrate, tables
+from scheduler.adapters.sql import tables
 from scheduler.adapters.sql.audit import SqlAuditRepository
 from scheduler.adapters.sql.unit_of_work import SqlUnitOfWork
 from scheduler.domain import audit, errors
@@ -24,14 +22,6 @@ from tests.support.clock import SettableClock
 from tests.support.unit_of_work import UnitOfWorkWithAudit
 
 START = datetime(2027, 3, 1, 9, 0, tzinfo=UTC)
-
-
-@pytest.fixture
-def engine(tmp_path: Path) -> Iterator[sa.Engine]:
-    engine = sql_engine.create_engine(f"sqlite:///{tmp_path / 'tsched.sqlite3'}")
-    migrate.upgrade(engine)
-    yield engine
-    engine.dispose()
 
 
 @pytest.fixture

@@ -5,14 +5,12 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
-from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
 
 from scheduler.adapters.ledger import Ledger
-from scheduler.adapters.sql import migrate, tables
-from scheduler.adapters.sql.engine import create_engine
+from scheduler.adapters.sql import tables
 from scheduler.adapters.sql.unit_of_work import SqlUnitOfWork
 from scheduler.domain.money import Money
 from scheduler.domain.operation import OperationStatus
@@ -20,13 +18,6 @@ from scheduler.service.claim_due import claim_due
 from scheduler.service.execute_claimed import Dispatch, TransactionMode, execute_claimed
 from tests.support import schedules
 from tests.support.clock import SettableClock
-
-
-@pytest.fixture
-def engine(tmp_path: Path) -> sa.Engine:
-    engine = create_engine(f"sqlite:///{tmp_path / 'tsched.sqlite3'}")
-    migrate.upgrade(engine)
-    return engine
 
 
 @pytest.fixture

@@ -20,20 +20,19 @@ import sqlalchemy as sa
 from scheduler.adapters.sql import migrate, tables
 from scheduler.adapters.sql.engine import create_engine
 from scheduler.adapters.sql.unit_of_work import SqlUnitOfWork
-from scheduler.api import schemas
 from scheduler.domain.events import EventType
 from scheduler.domain.operation import Operation, OperationKind, OperationStatus, can_transition
 from scheduler.domain.retry import DEFAULT_ACTION, RECOMMENDED_ACTIONS, RetryPolicy
 from scheduler.domain.schedule import ScheduleStatus
 from scheduler.ports import TransferOutcome, TransferRequest, TransferResult
 from scheduler.service.claim_due import claim_due
-from scheduler.service.create_schedule import CreateSchedule, create_schedule
 from scheduler.service.execute_claimed import (
     Dispatch,
     ExecutionReport,
     TransactionMode,
     execute_claimed,
 )
+from tests.support import schedules
 from tests.support.clock import SettableClock
 
 Status = OperationStatus
@@ -121,21 +120,7 @@ class Bank:
     clock: SettableClock
 
     def create(self, **overrides: object) -> uuid.UUID:
-        parsed = schemas.ScheduleIn.model_validate(_document(**overrides))
-        schedule = parsed.to_schedule(
-            schedule_id=uuid.uuid4(), customer_id="alice", created_at=self.clock.now()
-        )
-        create_schedule(
-            CreateSchedule(
-                schedule=schedule,
-                definition=parsed.model_dump(mode="json"),
-                channel="mobile",
-                actor="customer:alice",
-            ),
-            uow=SqlUnitOfWork(self.engine),
-            clock=self.clock,
-        )
-        return schedule.id
+        return schedules.create(self.engine, self.clock, _document(**overrides))
 
     def set_status(self, schedule_id: uuid.UUID, status: ScheduleStatus, version: int) -> None:
         with SqlUnitOfWork(self.engine) as uow:

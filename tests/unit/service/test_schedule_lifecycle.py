@@ -11,15 +11,13 @@ import random
 import uuid
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import pytest
 import sqlalchemy as sa
 
 from scheduler.adapters.ledger import Ledger
-from scheduler.adapters.sql import migrate, tables
-from scheduler.adapters.sql.engine import create_engine
+from scheduler.adapters.sql import tables
 from scheduler.adapters.sql.outbox import SqlOutboxRepository
 from scheduler.adapters.sql.unit_of_work import SqlUnitOfWork
 from scheduler.domain import errors
@@ -60,13 +58,6 @@ def _jan(day: int, hour: int = 9, minute: int = 0, second: int = 1) -> datetime:
 
 
 # --------------------------------------------------------------------------- fixtures
-
-
-@pytest.fixture
-def engine(tmp_path: Path) -> sa.Engine:
-    engine = create_engine(f"sqlite:///{tmp_path / 'tsched.sqlite3'}")
-    migrate.upgrade(engine)
-    return engine
 
 
 @pytest.fixture
