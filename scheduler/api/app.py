@@ -1,0 +1,74 @@
+"""The HTTP API for channels, as one FastAPI application over a `Runtime`.
+
+`create_app(runtime)` builds it; locally uvicorn serves it, in Azure one Functions HTTP
+function hands every request to it (DESIGN.md, "HTTP hosting"). Every error is an RFC
+9457 problem document (`problems`).
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated
+
+import sqlalchemy as sa
+from fastapi import FastAPI, Query
+from fastapi.responses import JSONResponse
+
+from scheduler.api import problems, schemas
+from scheduler.bootstrap import Runtime
+from scheduler.domain import plan
+
+API_VERSION = "v1"
+MAX_PREVIEW = 120
+
+
+def create_app(runtime: Runtime) -> FastAPI:
+    """The API over `runtime`'s store and clock."""
+    app = FastAPI(
+        title="tsched",
+        version="1",
+        summary="Scheduled money movements: one-time transfers, recurring payments, reminders",
+        openapi_url=f"/{API_VERSION}/openapi.json",
+        docs_url=f"/{API_VERSION}/docs",
+        redoc_url=None,
+    )
+    problems.install(app)
+
+    @app.get(f"/{API_VERSION}/health/live", tags=["health"])
+    def liveness() -> dict[str, str]:
+        """200 while the process can answer; touches no dependency."""
+        return {"status": "ok"}
+
+    @app.get(
+        f"/{API_VERSION}/health/ready",
+        tags=["health"],
+        responses={503: {"description": "The store does not answer."}},
+    )
+    def readiness() -> JSONResponse:
+        """200 when the store answers a query, else a 503 problem."""
+        try:
+            with runtime.engine.connect() as connection:
+                connection.execute(sa.text("SELECT 1"))
+        except sa.exc.SQLAlchemyError:
+            return problems.problem(
+                503, "store_unavailable", "The store does not answer.", extra={"retry": True}
+            )
+        return JSONResponse({"status": "ready", "store": "ok"})
+
+    @app.post(f"/{API_VERSION}/schedules/preview", tags=["schedules"])
+    def preview(
+        document: schemas.ScheduleIn,
+        count: Annotated[int, Query(ge=1, le=MAX_PREVIEW)] = 6,
+    ) -> list[schemas.PlannedExecutionOut]:
+        """The next `count` executions (with their reminders) of a proposed schedule,
+        after now; nothing is stored."""
+        now = runtime.clock.now()
+        schedule = document.to_schedule(
+            schedule_id=uuid.uuid4(), customer_id="preview", created_at=now
+        )
+        return [
+            schemas.PlannedExecutionOut.of(planned)
+            for planned in plan.preview(schedule, count, after=now)
+        ]
+
+    return app
