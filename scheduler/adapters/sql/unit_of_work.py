@@ -10,6 +10,7 @@ import sqlalchemy as sa
 
 from scheduler.adapters.sql.audit import SqlAuditRepository
 from scheduler.adapters.sql.history import SqlHistoryRepository
+from scheduler.adapters.sql.idempotency import SqlIdempotencyRepository
 from scheduler.adapters.sql.operations import SqlOperationRepository
 from scheduler.adapters.sql.outbox import SqlOutboxRepository
 from scheduler.adapters.sql.schedules import SqlScheduleRepository
@@ -24,6 +25,7 @@ class SqlUnitOfWork:
     history: SqlHistoryRepository
     outbox: SqlOutboxRepository
     audit: SqlAuditRepository
+    idempotency: SqlIdempotencyRepository
 
     def __init__(self, engine: sa.Engine) -> None:
         self._engine = engine
@@ -39,6 +41,7 @@ class SqlUnitOfWork:
         self.history = SqlHistoryRepository(connection)
         self.outbox = SqlOutboxRepository(connection)
         self.audit = SqlAuditRepository(connection)
+        self.idempotency = SqlIdempotencyRepository(connection)
         return self
 
     def __exit__(self, *exc_info: object) -> None:
