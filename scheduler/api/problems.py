@@ -17,6 +17,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
 
+from scheduler.api import auth
 from scheduler.domain import errors
 
 MEDIA_TYPE = "application/problem+json"
@@ -24,6 +25,9 @@ TYPE_PREFIX = "urn:tsched:problem:"
 
 #: Status of each domain error; a subclass takes its nearest listed ancestor's.
 _STATUS: dict[type[errors.SchedulerError], int] = {
+    auth.Unauthenticated: 401,
+    auth.Forbidden: 403,
+    auth.KeySourceUnavailable: 503,
     errors.ValidationError: 422,
     errors.CurrencyMismatch: 422,
     errors.UnknownSchedule: 404,
@@ -68,7 +72,10 @@ def install(app: FastAPI) -> None:
         if field:
             extra["errors"] = [{"field": field, "message": error.message}]
         title = (type(error).__doc__ or error.code).strip().splitlines()[0]
-        return problem(status_of(error), error.code, title, error.message, extra=extra)
+        response = problem(status_of(error), error.code, title, error.message, extra=extra)
+        if response.status_code == 401:
+            response.headers["WWW-Authenticate"] = 'Bearer error="invalid_token"'
+        return response
 
     @app.exception_handler(RequestValidationError)
     async def invalid_request(_request: Request, error: RequestValidationError) -> JSONResponse:

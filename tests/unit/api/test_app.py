@@ -12,6 +12,7 @@ from fastapi.testclient import TestClient
 
 from scheduler import bootstrap
 from scheduler.adapters.sql import migrate
+from scheduler.api import auth
 from scheduler.api.app import create_app
 from scheduler.config import Settings
 from tests.support.clock import SettableClock
@@ -156,3 +157,29 @@ def test_the_openapi_document_describes_the_routes(client: TestClient) -> None:
     paths = client.get("/v1/openapi.json").json()["paths"]
 
     assert {"/v1/health/live", "/v1/health/ready", "/v1/schedules/preview"} <= set(paths)
+
+
+@pytest.mark.parametrize(
+    ("error", "status", "code"),
+    [
+        (auth.Unauthenticated(reason="expired"), 401, "unauthenticated"),
+        (auth.Forbidden(reason="role"), 403, "forbidden"),
+        (auth.KeySourceUnavailable(reason="jwks"), 503, "auth_unavailable"),
+    ],
+)
+def test_auth_errors_are_problems_with_their_status(
+    runtime: bootstrap.Runtime, error: auth.AuthError, status: int, code: str
+) -> None:
+    app = create_app(runtime)
+
+    @app.get("/v1/guarded")
+    def guarded() -> None:
+        raise error
+
+    with TestClient(app) as client:
+        response = client.get("/v1/guarded")
+
+    assert response.status_code == status
+    assert response.json()["type"] == f"urn:tsched:problem:{code}"
+    challenge = response.headers.get("WWW-Authenticate")
+    assert challenge == ('Bearer error="invalid_token"' if status == 401 else None)
