@@ -144,11 +144,13 @@ class EventPublisher(Protocol):
 @dataclass(frozen=True, slots=True, kw_only=True)
 class StoredSchedule:
     """A schedule as stored: the domain object, the index of the next occurrence still
-    to be materialised (None when the sequence has ended), and its channel."""
+    to be materialised (None when the sequence has ended), its channel, and the
+    document the channel sent (`schemas.ScheduleIn`, as JSON)."""
 
     schedule: Schedule
     next_index: int | None
     channel: str
+    definition: dict[str, Any]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -163,8 +165,8 @@ class ScheduleState:
 class ScheduleRepository(Protocol):
     """Schedules, kept as the JSON document the channel sent plus query columns."""
 
-    def add(self, stored: StoredSchedule, definition: dict[str, Any], at: datetime) -> None:
-        """Insert a new schedule with the channel's `definition` document."""
+    def add(self, stored: StoredSchedule, at: datetime) -> None:
+        """Insert a new schedule."""
         ...
 
     def get_many(self, schedule_ids: Sequence[UUID]) -> dict[UUID, StoredSchedule]:

@@ -7,14 +7,15 @@ function hands every request to it (DESIGN.md, "HTTP hosting"). Every error is a
 
 from __future__ import annotations
 
+import functools
 import uuid
 from typing import Annotated
 
 import sqlalchemy as sa
-from fastapi import FastAPI, Query
+from fastapi import FastAPI, Query, Request
 from fastapi.responses import JSONResponse
 
-from scheduler.api import problems, schemas
+from scheduler.api import auth, problems, schedule_routes, schemas
 from scheduler.bootstrap import Runtime
 from scheduler.domain import plan
 
@@ -22,8 +23,9 @@ API_VERSION = "v1"
 MAX_PREVIEW = 120
 
 
-def create_app(runtime: Runtime) -> FastAPI:
-    """The API over `runtime`'s store and clock."""
+def create_app(runtime: Runtime, verifier: auth.TokenVerifier | None = None) -> FastAPI:
+    """The API over `runtime`'s store and clock, callers proved by `verifier` (without
+    one, every route that needs a caller answers 503)."""
     app = FastAPI(
         title="tsched",
         version="1",
@@ -33,6 +35,9 @@ def create_app(runtime: Runtime) -> FastAPI:
         redoc_url=None,
     )
     problems.install(app)
+    app.state.runtime = runtime
+    app.state.authenticate = functools.partial(_authenticate, verifier)
+    app.include_router(schedule_routes.routes)
 
     @app.get(f"/{API_VERSION}/health/live", tags=["health"])
     def liveness() -> dict[str, str]:
@@ -72,3 +77,11 @@ def create_app(runtime: Runtime) -> FastAPI:
         ]
 
     return app
+
+
+def _authenticate(verifier: auth.TokenVerifier | None, request: Request) -> auth.Principal:
+    if verifier is None:
+        raise auth.KeySourceUnavailable("no token verifier is configured", reason="config")
+    return verifier.authenticate(
+        request.headers.get("Authorization"), request.headers.get(auth.CUSTOMER_HEADER)
+    )

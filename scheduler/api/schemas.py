@@ -175,3 +175,18 @@ class PlannedExecutionOut(_Shape):
 def canonical_json(document: Any) -> str:
     """A JSON document's canonical text (sorted keys, no spaces)."""
     return json.dumps(document, sort_keys=True, separators=(",", ":"))
+
+
+class ScheduleOut(_Shape):
+    """A stored schedule: its state, the document it was created from, its next
+    executions and, after a pause or cancel, the operations already in flight."""
+
+    id: UUID
+    customer_id: str
+    status: str
+    version: int
+    channel: str
+    created_at: datetime
+    schedule: dict[str, Any]
+    next_executions: list[PlannedExecutionOut]
+    in_flight_operations: list[UUID] = []

@@ -16,6 +16,7 @@ caller can say so, rather than promise what the bank cannot keep.
 from __future__ import annotations
 
 import enum
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from uuid import UUID
 
@@ -78,9 +79,14 @@ class StatusChanged:
 
 
 def change_schedule_status(
-    cmd: ChangeScheduleStatus, *, uow: UnitOfWork, clock: Clock
+    cmd: ChangeScheduleStatus,
+    *,
+    uow: UnitOfWork,
+    clock: Clock,
+    before_commit: Callable[[UnitOfWork, StatusChanged], None] | None = None,
 ) -> StatusChanged:
-    """Pause, resume or cancel, with audit record and event, in one transaction.
+    """Pause, resume or cancel, with audit record and event, in one transaction, to
+    which `before_commit` may add (the API keeps its response there).
 
     Raises `UnknownSchedule`, `StaleVersion`, or `ScheduleNotChangeable` (a cancelled or
     completed schedule stays so)."""
@@ -139,9 +145,16 @@ def change_schedule_status(
                 )
             ]
         )
-        in_flight = uow.operations.in_flight(schedule.id)
+        result = StatusChanged(
+            stored=changed,
+            changed=True,
+            cancelled=cancelled,
+            in_flight=uow.operations.in_flight(schedule.id),
+        )
+        if before_commit is not None:
+            before_commit(uow, result)
         uow.commit()
-    return StatusChanged(stored=changed, changed=True, cancelled=cancelled, in_flight=in_flight)
+    return result
 
 
 def _current(uow: UnitOfWork, cmd: ChangeScheduleStatus) -> StoredSchedule:

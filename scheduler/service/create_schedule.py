@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -24,9 +25,16 @@ class CreateSchedule:
     correlation_id: str | None = None
 
 
-def create_schedule(cmd: CreateSchedule, *, uow: UnitOfWork, clock: Clock) -> StoredSchedule:
+def create_schedule(
+    cmd: CreateSchedule,
+    *,
+    uow: UnitOfWork,
+    clock: Clock,
+    before_commit: Callable[[UnitOfWork, StoredSchedule], None] | None = None,
+) -> StoredSchedule:
     """Store the schedule, its first execution still in the future and that execution's
     reminders, an audit record and a "schedule created" event, in one transaction.
+    `before_commit` may add to that transaction (the API keeps its response there).
 
     Raises `InvalidSchedule` if the schedule has no execution after now."""
     now = clock.now()
@@ -39,9 +47,11 @@ def create_schedule(cmd: CreateSchedule, *, uow: UnitOfWork, clock: Clock) -> St
     first = upcoming[0]
     following = first.index + 1
     next_index = following if schedule.recurrence.occurrence(following) is not None else None
-    stored = StoredSchedule(schedule=schedule, next_index=next_index, channel=cmd.channel)
+    stored = StoredSchedule(
+        schedule=schedule, next_index=next_index, channel=cmd.channel, definition=cmd.definition
+    )
     with uow:
-        uow.schedules.add(stored, cmd.definition, now)
+        uow.schedules.add(stored, now)
         uow.operations.add(operations_for(schedule, first, now=now), now)
         uow.audit.append(
             [
@@ -64,5 +74,7 @@ def create_schedule(cmd: CreateSchedule, *, uow: UnitOfWork, clock: Clock) -> St
                 )
             ]
         )
+        if before_commit is not None:
+            before_commit(uow, stored)
         uow.commit()
     return stored

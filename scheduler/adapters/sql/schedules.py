@@ -29,7 +29,7 @@ class SqlScheduleRepository:
     def __init__(self, connection: sa.Connection) -> None:
         self._connection = connection
 
-    def add(self, stored: StoredSchedule, definition: dict[str, Any], at: datetime) -> None:
+    def add(self, stored: StoredSchedule, at: datetime) -> None:
         schedule = stored.schedule
         self._connection.execute(
             _t.insert().values(
@@ -43,7 +43,7 @@ class SqlScheduleRepository:
                 amount=schedule.amount.amount,
                 currency=schedule.amount.currency.code,
                 time_zone=schedule.recurrence.time_zone,
-                definition=definition,
+                definition=stored.definition,
                 definition_version=DEFINITION_VERSION,
                 next_index=stored.next_index,
                 channel=stored.channel,
@@ -125,6 +125,7 @@ def _stored(row: Any) -> tuple[UUID, StoredSchedule]:
         ),
         next_index=row.next_index,
         channel=row.channel,
+        definition=row.definition,
     )
 
 

@@ -1,0 +1,255 @@
+"""Schedule management over HTTP: create, read, pause, resume, cancel, with
+idempotency keys, ETags, and customers kept apart."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+from fastapi.testclient import TestClient
+
+from scheduler import bootstrap
+from scheduler.adapters.sql import migrate, tables
+from scheduler.api.app import create_app
+from scheduler.api.auth import DevelopmentSigner, Role
+from scheduler.config import Settings
+from tests.support.clock import SettableClock
+
+NOW = datetime(2027, 1, 1, 12, 0, tzinfo=UTC)
+MORTGAGE: dict[str, Any] = {
+    "kind": "recurring_payment",
+    "debit_account": "GB-DEBIT-1",
+    "credit_account": "GB-CREDIT-1",
+    "amount": {"value": "1250.00", "currency": "GBP"},
+    "start_date": "2027-01-31",
+    "time_of_day": "09:00",
+    "time_zone": "Europe/London",
+    "recurrence": {"frequency": "monthly", "day_of_month": 31, "count": 12},
+    "business_days": {"calendar": "GB-ENG", "convention": "modified_following"},
+}
+Headers = Callable[..., dict[str, str]]
+
+
+@pytest.fixture
+def runtime(tmp_path: Path) -> Iterator[bootstrap.Runtime]:
+    settings = Settings(database_url=f"sqlite:///{tmp_path / 'api.sqlite3'}")
+    runtime = bootstrap.build(settings, clock=SettableClock(NOW), worker="api-test")
+    migrate.upgrade(runtime.engine)
+    yield runtime
+    runtime.close()
+
+
+@pytest.fixture
+def signer(tmp_path: Path) -> DevelopmentSigner:
+    return DevelopmentSigner(tmp_path / "keys")
+
+
+@pytest.fixture
+def client(runtime: bootstrap.Runtime, signer: DevelopmentSigner) -> Iterator[TestClient]:
+    with TestClient(create_app(runtime, signer.verifier())) as client:
+        yield client
+
+
+@pytest.fixture
+def headers(signer: DevelopmentSigner) -> Headers:
+    def make(customer: str = "alice", key: str | None = None, **extra: str) -> dict[str, str]:
+        token = signer.issue(customer, [Role.CUSTOMER], customer_id=customer)
+        result = {"Authorization": f"Bearer {token}", **extra}
+        if key is not None:
+            result["Idempotency-Key"] = key
+        return result
+
+    return make
+
+
+def _create(client: TestClient, headers: Headers, key: str = "k-1") -> dict[str, Any]:
+    response = client.post("/v1/schedules", json=MORTGAGE, headers=headers(key=key))
+    assert response.status_code == 201, response.text
+    body: dict[str, Any] = response.json()
+    return body
+
+
+def _count(runtime: bootstrap.Runtime, table: sa.Table) -> int:
+    with runtime.engine.connect() as connection:
+        return int(connection.execute(sa.select(sa.func.count()).select_from(table)).scalar_one())
+
+
+def test_create_answers_201_with_location_etag_and_the_next_executions(
+    client: TestClient, headers: Headers
+) -> None:
+    response = client.post("/v1/schedules", json=MORTGAGE, headers=headers(key="k-1"))
+
+    assert response.status_code == 201
+    body = response.json()
+    assert response.headers["Location"] == f"/v1/schedules/{body['id']}"
+    assert response.headers["ETag"] == '"1"'
+    assert (body["customer_id"], body["status"], body["version"]) == ("alice", "active", 1)
+    assert body["schedule"]["amount"] == {"value": "1250.00", "currency": "GBP"}
+    assert [item["execution_date"] for item in body["next_executions"]] == [
+        "2027-01-29",
+        "2027-02-26",
+        "2027-03-31",
+    ]
+
+
+def test_the_same_key_and_body_replay_the_first_response_and_create_once(
+    client: TestClient, headers: Headers, runtime: bootstrap.Runtime
+) -> None:
+    first = client.post("/v1/schedules", json=MORTGAGE, headers=headers(key="k-1"))
+    again = client.post("/v1/schedules", json=MORTGAGE, headers=headers(key="k-1"))
+
+    assert (again.status_code, again.json()) == (201, first.json())
+    assert again.headers["Idempotent-Replayed"] == "true"
+    assert _count(runtime, tables.schedule) == 1
+
+
+def test_the_same_key_with_another_body_is_refused_and_changes_nothing(
+    client: TestClient, headers: Headers, runtime: bootstrap.Runtime
+) -> None:
+    _create(client, headers)
+    other = MORTGAGE | {"amount": {"value": "99.00", "currency": "GBP"}}
+
+    response = client.post("/v1/schedules", json=other, headers=headers(key="k-1"))
+
+    assert response.status_code == 422
+    assert response.json()["type"] == "urn:tsched:problem:idempotency_key_reused"
+    assert _count(runtime, tables.schedule) == 1
+
+
+def test_another_customer_may_use_the_same_key(client: TestClient, headers: Headers) -> None:
+    _create(client, headers)
+
+    response = client.post(
+        "/v1/schedules", json=MORTGAGE, headers=headers(customer="bob", key="k-1")
+    )
+
+    assert response.status_code == 201
+    assert response.json()["customer_id"] == "bob"
+
+
+def test_a_post_without_an_idempotency_key_is_refused(
+    client: TestClient, headers: Headers, runtime: bootstrap.Runtime
+) -> None:
+    response = client.post("/v1/schedules", json=MORTGAGE, headers=headers())
+
+    assert response.status_code == 422
+    assert [error["field"] for error in response.json()["errors"]] == ["Idempotency-Key"]
+    assert _count(runtime, tables.schedule) == 0
+
+
+def test_without_a_token_nothing_is_created(client: TestClient, runtime: bootstrap.Runtime) -> None:
+    response = client.post("/v1/schedules", json=MORTGAGE, headers={"Idempotency-Key": "k"})
+
+    assert response.status_code == 401
+    assert response.headers["WWW-Authenticate"].startswith("Bearer")
+    assert _count(runtime, tables.schedule) == 0
+
+
+def test_the_owner_reads_a_schedule_with_its_etag(client: TestClient, headers: Headers) -> None:
+    created = _create(client, headers)
+
+    response = client.get(f"/v1/schedules/{created['id']}", headers=headers())
+
+    assert (response.status_code, response.json()) == (200, created)
+    assert response.headers["ETag"] == '"1"'
+
+
+def test_another_customer_gets_404_for_a_schedule_that_exists(
+    client: TestClient, headers: Headers
+) -> None:
+    created = _create(client, headers)
+    path = f"/v1/schedules/{created['id']}"
+
+    read = client.get(path, headers=headers(customer="bob"))
+    cancel = client.post(f"{path}/cancel", headers=headers(customer="bob", key="k-9"))
+
+    assert (read.status_code, cancel.status_code) == (404, 404)
+    assert read.json()["type"] == "urn:tsched:problem:unknown_schedule"
+    owner_view = client.get(path, headers=headers()).json()
+    assert owner_view["status"] == "active"
+
+
+def test_pause_resume_and_cancel_move_the_version_and_the_etag(
+    client: TestClient, headers: Headers
+) -> None:
+    path = f"/v1/schedules/{_create(client, headers)['id']}"
+
+    paused = client.post(f"{path}/pause", headers=headers(key="p-1", **{"If-Match": '"1"'}))
+    resumed = client.post(f"{path}/resume", headers=headers(key="r-1"))
+    cancelled = client.post(f"{path}/cancel", headers=headers(key="c-1"))
+
+    assert [(r.status_code, r.json()["status"]) for r in (paused, resumed, cancelled)] == [
+        (200, "paused"),
+        (200, "active"),
+        (200, "cancelled"),
+    ]
+    assert [r.headers["ETag"] for r in (paused, resumed, cancelled)] == ['"2"', '"3"', '"4"']
+    assert cancelled.json()["next_executions"] == []
+
+
+def test_a_stale_if_match_is_a_412_and_changes_nothing(
+    client: TestClient, headers: Headers
+) -> None:
+    path = f"/v1/schedules/{_create(client, headers)['id']}"
+    client.post(f"{path}/pause", headers=headers(key="p-1"))
+
+    response = client.post(f"{path}/cancel", headers=headers(key="c-1", **{"If-Match": '"1"'}))
+
+    assert response.status_code == 412
+    assert response.json()["type"] == "urn:tsched:problem:stale_version"
+    assert client.get(path, headers=headers()).json()["status"] == "paused"
+
+
+def test_cancelling_a_cancelled_schedule_again_with_a_new_key_is_a_no_op(
+    client: TestClient, headers: Headers, runtime: bootstrap.Runtime
+) -> None:
+    path = f"/v1/schedules/{_create(client, headers)['id']}"
+    client.post(f"{path}/cancel", headers=headers(key="c-1"))
+    audit_records = _count(runtime, tables.audit_record)
+
+    response = client.post(f"{path}/cancel", headers=headers(key="c-2"))
+
+    assert (response.status_code, response.json()["version"]) == (200, 2)
+    assert _count(runtime, tables.audit_record) == audit_records
+
+
+def test_resuming_a_cancelled_schedule_is_a_409_problem(
+    client: TestClient, headers: Headers
+) -> None:
+    path = f"/v1/schedules/{_create(client, headers)['id']}"
+    client.post(f"{path}/cancel", headers=headers(key="c-1"))
+
+    response = client.post(f"{path}/resume", headers=headers(key="r-1"))
+
+    assert response.status_code == 409
+    assert response.json()["type"] == "urn:tsched:problem:schedule_not_changeable"
+
+
+def test_a_channel_acts_for_the_customer_it_names_and_is_audited_as_such(
+    client: TestClient, signer: DevelopmentSigner, runtime: bootstrap.Runtime
+) -> None:
+    token = signer.issue("mobile-app", [Role.CHANNEL])
+    response = client.post(
+        "/v1/schedules",
+        json=MORTGAGE,
+        headers={
+            "Authorization": f"Bearer {token}",
+            "X-Customer-Id": "alice",
+            "Idempotency-Key": "k-1",
+            "traceparent": "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+        },
+    )
+
+    assert response.status_code == 201
+    assert response.json()["customer_id"] == "alice"
+    r = tables.audit_record.c
+    with runtime.engine.connect() as connection:
+        actor, correlation = connection.execute(
+            sa.select(r.actor, r.correlation_id).where(r.action == "schedule.created")
+        ).one()
+    assert actor == "channel:mobile-app for customer:alice"
+    assert correlation == "4bf92f3577b34da6a3ce929d0e0e4736"
