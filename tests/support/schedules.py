@@ -13,6 +13,20 @@ from scheduler.api import schemas
 from scheduler.ports import Clock
 from scheduler.service.create_schedule import CreateSchedule, create_schedule
 
+#: Monthly on the 31st from January 2027 at 09:00 London, twelve times, moved by the
+#: English calendar with modified following (31 January 2027 is a Sunday: the 29th).
+MORTGAGE: dict[str, Any] = {
+    "kind": "recurring_payment",
+    "debit_account": "GB-DEBIT-1",
+    "credit_account": "GB-CREDIT-1",
+    "amount": {"value": "1250.00", "currency": "GBP"},
+    "start_date": "2027-01-31",
+    "time_of_day": "09:00",
+    "time_zone": "Europe/London",
+    "recurrence": {"frequency": "monthly", "day_of_month": 31, "count": 12},
+    "business_days": {"calendar": "GB-ENG", "convention": "modified_following"},
+}
+
 
 def one_time_transfer(
     start_date: str, amount: str, *, reminders: Sequence[str] = ()

@@ -3,41 +3,16 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
 
 from scheduler import bootstrap
-from scheduler.adapters.sql import migrate
 from scheduler.api import auth
 from scheduler.api.app import create_app
 from scheduler.config import Settings
-from tests.support.clock import SettableClock
-
-NOW = datetime(2027, 1, 1, 12, 0, tzinfo=UTC)
-MORTGAGE: dict[str, Any] = {
-    "kind": "recurring_payment",
-    "debit_account": "GB-DEBIT-1",
-    "credit_account": "GB-CREDIT-1",
-    "amount": {"value": "1250.00", "currency": "GBP"},
-    "start_date": "2027-01-31",
-    "time_of_day": "09:00",
-    "time_zone": "Europe/London",
-    "recurrence": {"frequency": "monthly", "day_of_month": 31},
-    "business_days": {"calendar": "GB-ENG", "convention": "modified_following"},
-}
-
-
-@pytest.fixture
-def runtime(tmp_path: Path) -> Iterator[bootstrap.Runtime]:
-    settings = Settings(database_url=f"sqlite:///{tmp_path / 'api.sqlite3'}")
-    runtime = bootstrap.build(settings, clock=SettableClock(NOW), worker="api-test")
-    migrate.upgrade(runtime.engine)
-    yield runtime
-    runtime.close()
+from tests.support.schedules import MORTGAGE
 
 
 @pytest.fixture

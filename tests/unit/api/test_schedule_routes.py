@@ -4,7 +4,6 @@ idempotency keys, ETags, and customers kept apart."""
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -13,34 +12,12 @@ import sqlalchemy as sa
 from fastapi.testclient import TestClient
 
 from scheduler import bootstrap
-from scheduler.adapters.sql import migrate, tables
+from scheduler.adapters.sql import tables
 from scheduler.api.app import create_app
 from scheduler.api.auth import DevelopmentSigner, Role
-from scheduler.config import Settings
-from tests.support.clock import SettableClock
+from tests.support.schedules import MORTGAGE
 
-NOW = datetime(2027, 1, 1, 12, 0, tzinfo=UTC)
-MORTGAGE: dict[str, Any] = {
-    "kind": "recurring_payment",
-    "debit_account": "GB-DEBIT-1",
-    "credit_account": "GB-CREDIT-1",
-    "amount": {"value": "1250.00", "currency": "GBP"},
-    "start_date": "2027-01-31",
-    "time_of_day": "09:00",
-    "time_zone": "Europe/London",
-    "recurrence": {"frequency": "monthly", "day_of_month": 31, "count": 12},
-    "business_days": {"calendar": "GB-ENG", "convention": "modified_following"},
-}
 Headers = Callable[..., dict[str, str]]
-
-
-@pytest.fixture
-def runtime(tmp_path: Path) -> Iterator[bootstrap.Runtime]:
-    settings = Settings(database_url=f"sqlite:///{tmp_path / 'api.sqlite3'}")
-    runtime = bootstrap.build(settings, clock=SettableClock(NOW), worker="api-test")
-    migrate.upgrade(runtime.engine)
-    yield runtime
-    runtime.close()
 
 
 @pytest.fixture
