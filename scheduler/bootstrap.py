@@ -11,6 +11,7 @@ import socket
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 import sqlalchemy as sa
 from azure.identity import ManagedIdentityCredential
@@ -20,6 +21,7 @@ from scheduler.adapters.kafka import KafkaEventPublisher
 from scheduler.adapters.ledger import Ledger
 from scheduler.adapters.sql.engine import create_engine
 from scheduler.adapters.sql.unit_of_work import SqlUnitOfWork
+from scheduler.api.auth import DevelopmentSigner, JwksUrl, TokenVerifier
 from scheduler.clocks import SystemClock
 from scheduler.config import Settings
 from scheduler.ports import Clock, EventPublisher, PaymentGateway
@@ -89,3 +91,14 @@ def build(settings: Settings, *, clock: Clock | None = None, worker: str | None 
 def default_worker_name() -> str:
     """A name unique to this process, readable in lease columns and logs."""
     return f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
+
+
+def token_verifier(settings: Settings, *, development_keys: Path) -> TokenVerifier:
+    """Who may call the API: tokens of the configured identity provider, or, with
+    none configured, of the local development signer keeping its key in
+    `development_keys` (`tsched token` signs with the same key)."""
+    if settings.api_jwks_url is None or settings.api_issuer is None:
+        return DevelopmentSigner(development_keys, audience=settings.api_audience).verifier()
+    return TokenVerifier(
+        JwksUrl(settings.api_jwks_url), issuer=settings.api_issuer, audience=settings.api_audience
+    )

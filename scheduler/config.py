@@ -130,6 +130,18 @@ class Settings(BaseSettings):
     """Blob service URL of the account holding exports; `None` turns exports to Blob
     storage off."""
 
+    api_jwks_url: str | None = None
+    """JWKS document of the identity provider whose bearer tokens the API accepts
+    (Entra ID: `https://login.microsoftonline.com/<tenant>/discovery/v2.0/keys`). `None`
+    accepts tokens of the local development signer only (`tsched token`)."""
+
+    api_issuer: str | None = None
+    """The `iss` the API requires, with `API_JWKS_URL` (Entra ID:
+    `https://login.microsoftonline.com/<tenant>/v2.0`)."""
+
+    api_audience: str = "api://tsched"
+    """The `aud` the API requires: the application ID URI of its app registration."""
+
     core_banking_url: str | None = None
     """Base URL of the core-banking payments API the transfers go to; `None` uses the
     embedded double-entry ledger in the store (local runs and demonstrations)."""
@@ -160,6 +172,8 @@ class Settings(BaseSettings):
         "servicebus_namespace",
         "blob_account_url",
         "core_banking_url",
+        "api_jwks_url",
+        "api_issuer",
         mode="before",
     )
     @classmethod
@@ -239,7 +253,7 @@ class Settings(BaseSettings):
             raise ValueError("offsets must be distinct")
         return tuple(sorted(value, key=lambda offset: offset.nominal_length, reverse=True))
 
-    @field_validator("cosmos_endpoint", "blob_account_url", "core_banking_url")
+    @field_validator("cosmos_endpoint", "blob_account_url", "core_banking_url", "api_jwks_url")
     @classmethod
     def _endpoint(cls, value: str | None) -> str | None:
         if value is None:
@@ -269,6 +283,12 @@ class Settings(BaseSettings):
     def _credential_needs_mssql(self) -> Settings:
         if self.database_credential and _drivername(self.database_url) != "mssql+pyodbc":
             raise ValueError("DATABASE_CREDENTIAL applies to mssql+pyodbc DATABASE_URLs only")
+        return self
+
+    @model_validator(mode="after")
+    def _issuer_with_jwks(self) -> Settings:
+        if (self.api_jwks_url is None) != (self.api_issuer is None):
+            raise ValueError("API_JWKS_URL and API_ISSUER are set together, or neither")
         return self
 
 

@@ -56,6 +56,9 @@ param kafkaTopic string = 'tsched.events'
 @description('Base URL (https) of the core-banking payments API; empty uses the embedded ledger.')
 param coreBankingUrl string = ''
 
+@description('Application ID URI of the API app registration: the audience its tokens carry.')
+param apiAudience string = 'api://tsched'
+
 @description('NCRONTAB schedule of the dispatch timer, six fields, in UTC.')
 param dispatchSchedule string = '*/5 * * * * *'
 
@@ -94,6 +97,9 @@ resource applicationInsights 'Microsoft.Insights/components@2020-02-02' existing
 // The managed identity's Entra ID token is added on connect (DATABASE_CREDENTIAL).
 var databaseUrl = 'mssql+pyodbc://@${sqlServerFqdn}:1433/${sqlDatabaseName}?driver=ODBC+Driver+18+for+SQL+Server&Encrypt=yes&TrustServerCertificate=no'
 
+// The API accepts bearer tokens of this tenant's Entra ID (loginEndpoint ends in '/').
+var entraTenant = '${environment().authentication.loginEndpoint}${tenant().tenantId}'
+
 var appSettings = {
   AzureWebJobsStorage__accountName: hostStorage.name
   AzureWebJobsStorage__credential: 'managedidentity'
@@ -114,6 +120,9 @@ var appSettings = {
   SERVICEBUS_NAMESPACE: serviceBusNamespace
   BLOB_ACCOUNT_URL: exportsBlobUrl
   CORE_BANKING_URL: coreBankingUrl
+  API_JWKS_URL: '${entraTenant}/discovery/v2.0/keys'
+  API_ISSUER: '${entraTenant}/v2.0'
+  API_AUDIENCE: apiAudience
 }
 
 resource plan 'Microsoft.Web/serverfarms@2024-11-01' = {

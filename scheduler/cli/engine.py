@@ -10,6 +10,7 @@ from datetime import UTC, datetime, timedelta
 from scheduler import bootstrap, runner
 from scheduler.adapters.sql import migrate
 from scheduler.cli import output
+from scheduler.cli.api_server import ApiServer
 from scheduler.cli.output import Commands
 from scheduler.clocks import AcceleratedClock, SystemClock
 from scheduler.config import load_settings
@@ -52,7 +53,14 @@ def register(commands: Commands) -> None:
     serve.add_argument(
         "--idle-sleep", type=float, default=0.5, help="seconds to wait when nothing is due"
     )
-    serve.add_argument("--until-idle", action="store_true", help="stop when nothing is due")
+    serve.add_argument(
+        "--until-idle",
+        action="store_true",
+        help="stop when nothing is due (a batch job: no HTTP API)",
+    )
+    serve.add_argument("--api-host", default="127.0.0.1", help="address the HTTP API binds")
+    serve.add_argument("--api-port", type=int, default=8080, help="port of the HTTP API")
+    serve.add_argument("--no-api", action="store_true", help="run the dispatcher only")
     serve.add_argument("--no-migrate", action="store_true", help="do not migrate the store first")
     serve.add_argument("--quiet", action="store_true", help="print nothing per pass")
     serve.set_defaults(run=_run_serve)
@@ -93,9 +101,16 @@ def _run_serve(args: argparse.Namespace) -> int:
         if cycle.busy and not args.quiet:
             print(describe_cycle(clock.now(), cycle), flush=True)
 
+    api = None
+    if not (args.until_idle or args.no_api):
+        api = ApiServer(runtime, host=args.api_host, port=args.api_port)
+        api.start()
+        print(f"tsched serve: HTTP API on http://{args.api_host}:{args.api_port}/v1", flush=True)
     try:
         runner.serve(runtime, loop, stop=stop, on_cycle=report, until_idle=args.until_idle)
     finally:
+        if api is not None:
+            api.stop()
         runtime.close()
     return 0
 

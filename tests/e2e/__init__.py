@@ -1,0 +1,1 @@
+"""End-to-end tests: the `tsched` process driven over real HTTP."""

@@ -1,0 +1,126 @@
+"""`tsched serve` as a process: its HTTP API takes a schedule over real HTTP, its
+dispatcher executes it through the embedded ledger, and SIGTERM stops both."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from scheduler.adapters.ledger import Ledger
+from scheduler.adapters.sql import migrate
+from scheduler.adapters.sql.engine import create_engine
+from scheduler.api.auth import DevelopmentSigner, Role
+from scheduler.clocks import SystemClock
+from scheduler.domain.money import Money
+from tests.services.process import free_ports
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+DEADLINE = 30.0
+
+
+@dataclass(frozen=True)
+class Served:
+    base_url: str
+    database_url: str
+    directory: Path
+    process: subprocess.Popen[bytes]
+
+
+@pytest.fixture
+def served(tmp_path: Path) -> Iterator[Served]:
+    database_url = f"sqlite:///{tmp_path / 'tsched.sqlite3'}"
+    engine = create_engine(database_url)
+    migrate.upgrade(engine)
+    ledger = Ledger(engine, SystemClock())
+    ledger.open_account("GB-DEBIT-1", "alice", "GBP", opening_balance=Money.of("500.00", "GBP"))
+    ledger.open_account("GB-CREDIT-1", "bank", "GBP")
+    engine.dispose()
+    (port,) = free_ports(1)
+    env = {
+        "PATH": os.environ.get("PATH", os.defpath),
+        "PYTHONPATH": str(REPO_ROOT),
+        "DATABASE_URL": database_url,
+    }
+    argv = [sys.executable, "-m", "scheduler.cli", "serve", "--quiet", "--idle-sleep", "0.2"]
+    argv += ["--api-port", str(port)]
+    with (tmp_path / "serve.log").open("wb") as log:
+        process = subprocess.Popen(argv, cwd=tmp_path, env=env, stdout=log, stderr=log)
+    served = Served(f"http://127.0.0.1:{port}", database_url, tmp_path, process)
+    try:
+        _until(lambda: _ready(served), "the API answers ready")
+        yield served
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+
+
+def _ready(served: Served) -> bool:
+    if served.process.poll() is not None:
+        log = (served.directory / "serve.log").read_text(errors="replace")
+        raise AssertionError(f"tsched serve exited with {served.process.returncode}:\n{log}")
+    try:
+        return httpx.get(f"{served.base_url}/v1/health/ready", timeout=1).status_code == 200
+    except httpx.TransportError:
+        return False
+
+
+def _until(condition: Callable[[], bool], what: str) -> None:
+    deadline = time.monotonic() + DEADLINE
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting until {what}")
+        time.sleep(0.1)
+
+
+def test_a_transfer_created_over_http_is_executed_by_the_same_process(served: Served) -> None:
+    signer = DevelopmentSigner(served.directory / ".tsched")
+    token = signer.issue("alice", [Role.CUSTOMER], customer_id="alice")
+    due = datetime.now(UTC).replace(microsecond=0) + timedelta(seconds=3)
+    document: dict[str, Any] = {
+        "kind": "one_time_transfer",
+        "debit_account": "GB-DEBIT-1",
+        "credit_account": "GB-CREDIT-1",
+        "amount": {"value": "120.00", "currency": "GBP"},
+        "start_date": due.date().isoformat(),
+        "time_of_day": due.time().isoformat(),
+        "time_zone": "UTC",
+        # Whatever today is: a weekend day must not move it to Monday.
+        "business_days": {"convention": "none"},
+        "reminders": [],
+    }
+    headers = {"Authorization": f"Bearer {token}"}
+
+    created = httpx.post(
+        f"{served.base_url}/v1/schedules",
+        json=document,
+        headers=headers | {"Idempotency-Key": "e2e-1"},
+        timeout=5,
+    )
+    assert created.status_code == 201, created.text
+    location = served.base_url + created.headers["Location"]
+
+    def completed() -> bool:
+        status: str = httpx.get(location, headers=headers, timeout=5).json()["status"]
+        return status == "completed"
+
+    _until(completed, "the schedule completes")
+    engine = create_engine(served.database_url)
+    try:
+        assert Ledger(engine, SystemClock()).balance("GB-DEBIT-1") == Money.of("380.00", "GBP")
+    finally:
+        engine.dispose()
+
+    served.process.send_signal(signal.SIGTERM)
+    assert served.process.wait(timeout=DEADLINE) == 0
