@@ -241,3 +241,22 @@ def test_empty_optional_settings_turn_their_feature_off(monkeypatch: pytest.Monk
     assert settings.kafka_bootstrap_servers is None
     assert settings.cosmos_endpoint is None
     assert settings.servicebus_namespace is None
+
+
+@pytest.mark.usefixtures("isolated_settings")
+@pytest.mark.parametrize("only", ["API_JWKS_URL", "API_ISSUER"])
+def test_the_api_token_issuer_and_its_keys_are_set_together(
+    monkeypatch: pytest.MonkeyPatch, only: str
+) -> None:
+    monkeypatch.setenv(only, "https://login.example.com/tenant/discovery/v2.0/keys")
+
+    with pytest.raises(ValidationError, match="API_JWKS_URL and API_ISSUER"):
+        load_settings()
+
+
+@pytest.mark.usefixtures("isolated_settings")
+def test_the_api_accepts_development_tokens_only_when_no_issuer_is_configured() -> None:
+    settings = load_settings()
+
+    assert (settings.api_jwks_url, settings.api_issuer) == (None, None)
+    assert settings.api_audience == "api://tsched"
