@@ -15,7 +15,7 @@ from scheduler.domain.audit import AuditBlock, AuditEntry, AuditRecord
 from scheduler.domain.events import Event, StoredEvent
 from scheduler.domain.money import Money
 from scheduler.domain.operation import Operation, Outcome
-from scheduler.domain.schedule import Schedule, ScheduleStatus
+from scheduler.domain.schedule import Schedule, ScheduleKind, ScheduleStatus
 
 
 class Clock(Protocol):
@@ -171,6 +171,19 @@ class ScheduleRepository(Protocol):
 
     def get_many(self, schedule_ids: Sequence[UUID]) -> dict[UUID, StoredSchedule]:
         """The schedules with these ids that exist."""
+        ...
+
+    def page_for_customer(
+        self,
+        customer_id: str,
+        *,
+        status: ScheduleStatus | None,
+        kind: ScheduleKind | None,
+        after: tuple[datetime, UUID] | None,
+        limit: int,
+    ) -> list[StoredSchedule]:
+        """Up to `limit` of the customer's schedules, newest first, optionally of one
+        status and kind, starting after the (created_at, id) position `after`."""
         ...
 
     def lock(self, schedule_ids: Sequence[UUID]) -> dict[UUID, ScheduleState]:

@@ -13,15 +13,15 @@ from typing import Annotated, Any
 from uuid import UUID
 
 import sqlalchemy as sa
-from fastapi import APIRouter, Depends, Header, Request
+from fastapi import APIRouter, Depends, Header, Query, Request
 from fastapi.responses import JSONResponse
 
-from scheduler.api import schemas
+from scheduler.api import cursors, schemas
 from scheduler.api.auth import Principal, Role
 from scheduler.api.idempotency import HEADER, IdempotentRequest
 from scheduler.bootstrap import Runtime
 from scheduler.domain import errors, plan
-from scheduler.domain.schedule import ScheduleStatus
+from scheduler.domain.schedule import ScheduleKind, ScheduleStatus
 from scheduler.ports import StoredSchedule, UnitOfWork
 from scheduler.service.change_schedule_status import (
     ChangeScheduleStatus,
@@ -33,6 +33,8 @@ from scheduler.service.create_schedule import CreateSchedule, create_schedule
 
 #: Planned executions a schedule's representation lists.
 NEXT_EXECUTIONS = 3
+#: Most schedules one page holds.
+MAX_PAGE = 100
 
 IdempotencyKey = Annotated[str, Header(alias=HEADER, min_length=1, max_length=128)]
 IfMatch = Annotated[str | None, Header(alias="If-Match")]
@@ -94,6 +96,31 @@ def create(
     except sa.exc.IntegrityError:
         return _replay_after_race(runtime, idempotent)
     return _with_headers(JSONResponse(body, status_code=201))
+
+
+@routes.get("", response_model=schemas.SchedulePage)
+def page(
+    *,
+    caller: Caller,
+    runtime: RuntimeDep,
+    status: ScheduleStatus | None = None,
+    kind: ScheduleKind | None = None,
+    limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 50,
+    cursor: Annotated[str | None, Query(max_length=200)] = None,
+) -> schemas.SchedulePage:
+    """The caller's customer's schedules, newest first, a page at a time."""
+    customer_id = _customer(caller)
+    after = cursors.decode(cursor) if cursor is not None else None
+    with runtime.unit_of_work() as uow:
+        found = uow.schedules.page_for_customer(
+            customer_id, status=status, kind=kind, after=after, limit=limit + 1
+        )
+    items = found[:limit]
+    last = items[-1].schedule if len(found) > limit else None
+    return schemas.SchedulePage(
+        items=[_representation(runtime, stored) for stored in items],
+        next_cursor=None if last is None else cursors.encode(last.created_at, last.id),
+    )
 
 
 @routes.get("/{schedule_id}", response_model=schemas.ScheduleOut)

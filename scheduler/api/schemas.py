@@ -190,3 +190,10 @@ class ScheduleOut(_Shape):
     schedule: dict[str, Any]
     next_executions: list[PlannedExecutionOut]
     in_flight_operations: list[UUID] = []
+
+
+class SchedulePage(_Shape):
+    """A page of schedules, newest first; `next_cursor` fetches the next, if any."""
+
+    items: list[ScheduleOut]
+    next_cursor: str | None

@@ -13,7 +13,7 @@ import sqlalchemy as sa
 
 from scheduler.adapters.sql import statements, tables
 from scheduler.api import schemas
-from scheduler.domain.schedule import Schedule, ScheduleStatus
+from scheduler.domain.schedule import Schedule, ScheduleKind, ScheduleStatus
 from scheduler.ports import ScheduleState, StoredSchedule
 
 #: Version of the stored `definition` document (schemas.ScheduleIn).
@@ -56,20 +56,37 @@ class SqlScheduleRepository:
     def get_many(self, schedule_ids: Sequence[UUID]) -> dict[UUID, StoredSchedule]:
         found: dict[UUID, StoredSchedule] = {}
         for chunk in statements.in_list_chunks(sorted(set(schedule_ids))):
-            rows = self._connection.execute(
-                sa.select(
-                    _t.c.id,
-                    _t.c.customer_id,
-                    _t.c.status,
-                    _t.c.version,
-                    _t.c.created_at,
-                    _t.c.definition,
-                    _t.c.next_index,
-                    _t.c.channel,
-                ).where(_t.c.id.in_(chunk))
-            )
+            rows = self._connection.execute(_select_stored().where(_t.c.id.in_(chunk)))
             found.update(_stored(row) for row in rows)
         return found
+
+    def page_for_customer(
+        self,
+        customer_id: str,
+        *,
+        status: ScheduleStatus | None,
+        kind: ScheduleKind | None,
+        after: tuple[datetime, UUID] | None,
+        limit: int,
+    ) -> list[StoredSchedule]:
+        query = _select_stored().where(_t.c.customer_id == customer_id)
+        if status is not None:
+            query = query.where(_t.c.status == status.value)
+        if kind is not None:
+            query = query.where(_t.c.kind == kind.value)
+        if after is not None:
+            # Spelled out: SQL Server has no row-value comparison.
+            created_at, schedule_id = after
+            query = query.where(
+                sa.or_(
+                    _t.c.created_at < created_at,
+                    sa.and_(_t.c.created_at == created_at, _t.c.id < schedule_id),
+                )
+            )
+        rows = self._connection.execute(
+            query.order_by(_t.c.created_at.desc(), _t.c.id.desc()).limit(limit)
+        )
+        return [_stored(row)[1] for row in rows]
 
     def lock(self, schedule_ids: Sequence[UUID]) -> dict[UUID, ScheduleState]:
         states: dict[UUID, ScheduleState] = {}
@@ -115,6 +132,19 @@ class SqlScheduleRepository:
                     updated_at=at,
                 )
             )
+
+
+def _select_stored() -> sa.Select[Any]:
+    return sa.select(
+        _t.c.id,
+        _t.c.customer_id,
+        _t.c.status,
+        _t.c.version,
+        _t.c.created_at,
+        _t.c.definition,
+        _t.c.next_index,
+        _t.c.channel,
+    )
 
 
 def _stored(row: Any) -> tuple[UUID, StoredSchedule]:

@@ -4,6 +4,7 @@ idempotency keys, ETags, and customers kept apart."""
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +16,9 @@ from scheduler import bootstrap
 from scheduler.adapters.sql import tables
 from scheduler.api.app import create_app
 from scheduler.api.auth import DevelopmentSigner, Role
+from tests.support.clock import SettableClock
 from tests.support.schedules import MORTGAGE
+from tests.unit.api.conftest import NOW
 
 Headers = Callable[..., dict[str, str]]
 
@@ -230,3 +233,51 @@ def test_a_channel_acts_for_the_customer_it_names_and_is_audited_as_such(
         ).one()
     assert actor == "channel:mobile-app for customer:alice"
     assert correlation == "4bf92f3577b34da6a3ce929d0e0e4736"
+
+
+def test_the_list_pages_through_the_customers_own_schedules_newest_first(
+    client: TestClient, headers: Headers, runtime: bootstrap.Runtime
+) -> None:
+    clock = runtime.clock
+    assert isinstance(clock, SettableClock)
+    created = []
+    for number in range(5):
+        clock.advance_to(NOW + timedelta(minutes=number))
+        created.append(_create(client, headers, key=f"k-{number}")["id"])
+    client.post("/v1/schedules", json=MORTGAGE, headers=headers(customer="bob", key="k-b"))
+
+    seen: list[str] = []
+    cursor: str | None = None
+    pages = 0
+    while True:
+        params = {"limit": "2"} | ({"cursor": cursor} if cursor else {})
+        response = client.get("/v1/schedules", params=params, headers=headers())
+        assert response.status_code == 200
+        body = response.json()
+        seen += [item["id"] for item in body["items"]]
+        pages += 1
+        cursor = body["next_cursor"]
+        if cursor is None:
+            break
+
+    assert seen == list(reversed(created))
+    assert pages == 3
+
+
+def test_the_list_filters_by_status(client: TestClient, headers: Headers) -> None:
+    active = _create(client, headers, key="k-1")["id"]
+    cancelled = _create(client, headers, key="k-2")["id"]
+    client.post(f"/v1/schedules/{cancelled}/cancel", headers=headers(key="c-1"))
+
+    response = client.get("/v1/schedules", params={"status": "active"}, headers=headers())
+
+    assert [item["id"] for item in response.json()["items"]] == [active]
+
+
+def test_a_cursor_the_api_did_not_issue_is_a_422_problem(
+    client: TestClient, headers: Headers
+) -> None:
+    response = client.get("/v1/schedules", params={"cursor": "not-a-cursor"}, headers=headers())
+
+    assert response.status_code == 422
+    assert response.json()["type"] == "urn:tsched:problem:invalid_cursor"
