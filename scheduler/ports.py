@@ -244,11 +244,48 @@ class OperationRepository(Protocol):
         ...
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class HistoryEntry:
+    """One attempt at an operation, as the history keeps it."""
+
+    id: int
+    operation_id: UUID
+    schedule_id: UUID
+    kind: str
+    attempt: int
+    due_at: datetime
+    started_at: datetime
+    finished_at: datetime
+    outcome: str
+    error_code: str | None
+    reason: str | None
+    recommended_action: str | None
+    gateway_reference: str | None
+    debit_account: str
+    credit_account: str
+    amount: Money
+
+
 class HistoryRepository(Protocol):
     """Every attempt at every operation (the execution history)."""
 
     def add(self, outcomes: Sequence[Outcome], *, worker: str) -> None:
         """Record `outcomes` as attempts."""
+        ...
+
+    def page_for_customer(
+        self,
+        customer_id: str,
+        *,
+        schedule_id: UUID | None,
+        outcome: str | None,
+        finished_from: datetime | None,
+        finished_before: datetime | None,
+        after: tuple[datetime, int] | None,
+        limit: int,
+    ) -> list[HistoryEntry]:
+        """Up to `limit` of the customer's attempts, latest first, filtered, starting
+        after the (finished_at, id) position `after`."""
         ...
 
 

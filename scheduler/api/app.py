@@ -15,7 +15,7 @@ import sqlalchemy as sa
 from fastapi import FastAPI, Query, Request
 from fastapi.responses import JSONResponse
 
-from scheduler.api import auth, problems, schedule_routes, schemas
+from scheduler.api import auth, history_routes, problems, schedule_routes, schemas
 from scheduler.bootstrap import Runtime
 from scheduler.domain import plan
 
@@ -38,6 +38,7 @@ def create_app(runtime: Runtime, verifier: auth.TokenVerifier | None = None) -> 
     app.state.runtime = runtime
     app.state.authenticate = functools.partial(_authenticate, verifier)
     app.include_router(schedule_routes.routes)
+    app.include_router(history_routes.routes)
 
     @app.get(f"/{API_VERSION}/health/live", tags=["health"])
     def liveness() -> dict[str, str]:

@@ -5,10 +5,13 @@ from __future__ import annotations
 
 import base64
 import binascii
+from collections.abc import Callable
 from datetime import datetime
-from uuid import UUID
+from typing import TypeVar
 
 from scheduler.domain import errors
+
+K = TypeVar("K")
 
 
 class InvalidCursor(errors.ValidationError):
@@ -17,20 +20,20 @@ class InvalidCursor(errors.ValidationError):
     code = "invalid_cursor"
 
 
-def encode(at: datetime, item_id: UUID) -> str:
-    """The cursor after the item `item_id` of time `at`."""
-    text = f"{at.isoformat()}|{item_id}"
+def encode(at: datetime, key: object) -> str:
+    """The cursor after the item `key` of time `at`."""
+    text = f"{at.isoformat()}|{key}"
     return base64.urlsafe_b64encode(text.encode()).decode().rstrip("=")
 
 
-def decode(cursor: str) -> tuple[datetime, UUID]:
-    """The position a cursor stands for; raises `InvalidCursor`."""
+def decode(cursor: str, key: Callable[[str], K]) -> tuple[datetime, K]:
+    """The position a cursor stands for, its key parsed by `key`; raises `InvalidCursor`."""
     try:
         padded = cursor + "=" * (-len(cursor) % 4)
-        at, _, item_id = base64.urlsafe_b64decode(padded.encode()).decode().partition("|")
+        at, _, text = base64.urlsafe_b64decode(padded.encode()).decode().partition("|")
         moment = datetime.fromisoformat(at)
         if moment.tzinfo is None:
             raise ValueError("naive")
-        return moment, UUID(item_id)
+        return moment, key(text)
     except (ValueError, binascii.Error, UnicodeDecodeError):
         raise InvalidCursor(field="cursor") from None

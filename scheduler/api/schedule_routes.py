@@ -65,7 +65,7 @@ def create(
     runtime: RuntimeDep,
 ) -> JSONResponse:
     """Create a one-time transfer or a recurring payment for the caller's customer."""
-    customer_id = _customer(caller)
+    customer_id = customer_of(caller)
     definition = document.model_dump(mode="json")
     idempotent = IdempotentRequest.of(customer_id, key, "POST", request.url.path, definition)
     now = runtime.clock.now()
@@ -109,8 +109,8 @@ def page(
     cursor: Annotated[str | None, Query(max_length=200)] = None,
 ) -> schemas.SchedulePage:
     """The caller's customer's schedules, newest first, a page at a time."""
-    customer_id = _customer(caller)
-    after = cursors.decode(cursor) if cursor is not None else None
+    customer_id = customer_of(caller)
+    after = cursors.decode(cursor, UUID) if cursor is not None else None
     with runtime.unit_of_work() as uow:
         found = uow.schedules.page_for_customer(
             customer_id, status=status, kind=kind, after=after, limit=limit + 1
@@ -126,7 +126,7 @@ def page(
 @routes.get("/{schedule_id}", response_model=schemas.ScheduleOut)
 def read(schedule_id: UUID, caller: Caller, runtime: RuntimeDep) -> JSONResponse:
     """One of the caller's customer's schedules, with its next executions."""
-    customer_id = _customer(caller)
+    customer_id = customer_of(caller)
     with runtime.unit_of_work() as uow:
         stored = uow.schedules.get_many([schedule_id]).get(schedule_id)
     if stored is None or stored.schedule.customer_id != customer_id:
@@ -144,7 +144,7 @@ def _change(action: ScheduleAction) -> Callable[..., JSONResponse]:
         runtime: RuntimeDep,
         if_match: IfMatch = None,
     ) -> JSONResponse:
-        customer_id = _customer(caller)
+        customer_id = customer_of(caller)
         idempotent = IdempotentRequest.of(customer_id, key, "POST", request.url.path, if_match)
         now = runtime.clock.now()
         with runtime.unit_of_work() as uow:
@@ -190,7 +190,8 @@ for _action in ScheduleAction:
     )(_change(_action))
 
 
-def _customer(caller: Principal) -> str:
+def customer_of(caller: Principal) -> str:
+    """The customer a customer or channel caller's request is for."""
     caller.require(Role.CUSTOMER, Role.CHANNEL)
     return caller.require_customer()
 

@@ -197,3 +197,32 @@ class SchedulePage(_Shape):
 
     items: list[ScheduleOut]
     next_cursor: str | None
+
+
+class HistoryEntryOut(_Shape):
+    """One attempt at an operation: when, what became of it, and, if it did not
+    succeed, why and what to do. Account numbers show their last four characters."""
+
+    id: int
+    operation_id: UUID
+    schedule_id: UUID
+    kind: str
+    attempt: int
+    status: str
+    due_at: datetime
+    started_at: datetime
+    finished_at: datetime
+    amount: AmountIn
+    debit_account: str
+    credit_account: str
+    error_code: str | None
+    reason: str | None
+    recommended_action: str | None
+    gateway_reference: str | None
+
+
+class HistoryPage(_Shape):
+    """A page of the history, latest first; `next_cursor` fetches the next, if any."""
+
+    items: list[HistoryEntryOut]
+    next_cursor: str | None

@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+from uuid import UUID
 
 import sqlalchemy as sa
 
 from scheduler.adapters.sql import bulk, tables
+from scheduler.domain.money import Money
 from scheduler.domain.operation import Outcome
+from scheduler.ports import HistoryEntry
 
 
 class SqlHistoryRepository:
@@ -46,3 +51,59 @@ class SqlHistoryRepository:
                 for outcome in outcomes
             ],
         )
+
+    def page_for_customer(
+        self,
+        customer_id: str,
+        *,
+        schedule_id: UUID | None,
+        outcome: str | None,
+        finished_from: datetime | None,
+        finished_before: datetime | None,
+        after: tuple[datetime, int] | None,
+        limit: int,
+    ) -> list[HistoryEntry]:
+        h = tables.execution_attempt.c
+        query = sa.select(tables.execution_attempt).where(h.customer_id == customer_id)
+        if schedule_id is not None:
+            query = query.where(h.schedule_id == schedule_id)
+        if outcome is not None:
+            query = query.where(h.outcome == outcome)
+        if finished_from is not None:
+            query = query.where(h.finished_at >= finished_from)
+        if finished_before is not None:
+            query = query.where(h.finished_at < finished_before)
+        if after is not None:
+            # Spelled out: SQL Server has no row-value comparison.
+            finished_at, entry_id = after
+            query = query.where(
+                sa.or_(
+                    h.finished_at < finished_at,
+                    sa.and_(h.finished_at == finished_at, h.id < entry_id),
+                )
+            )
+        rows = self._connection.execute(
+            query.order_by(h.finished_at.desc(), h.id.desc()).limit(limit)
+        )
+        return [_entry(row) for row in rows]
+
+
+def _entry(row: Any) -> HistoryEntry:
+    return HistoryEntry(
+        id=row.id,
+        operation_id=row.operation_id,
+        schedule_id=row.schedule_id,
+        kind=row.kind,
+        attempt=row.attempt,
+        due_at=row.due_at,
+        started_at=row.started_at,
+        finished_at=row.finished_at,
+        outcome=row.outcome,
+        error_code=row.error_code,
+        reason=row.reason,
+        recommended_action=row.recommended_action,
+        gateway_reference=row.gateway_reference,
+        debit_account=row.debit_account,
+        credit_account=row.credit_account,
+        amount=Money.of(row.amount, row.currency),
+    )

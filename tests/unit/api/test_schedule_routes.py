@@ -3,47 +3,18 @@ idempotency keys, ETags, and customers kept apart."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
 from datetime import timedelta
-from pathlib import Path
 from typing import Any
 
-import pytest
 import sqlalchemy as sa
 from fastapi.testclient import TestClient
 
 from scheduler import bootstrap
 from scheduler.adapters.sql import tables
-from scheduler.api.app import create_app
 from scheduler.api.auth import DevelopmentSigner, Role
 from tests.support.clock import SettableClock
 from tests.support.schedules import MORTGAGE
-from tests.unit.api.conftest import NOW
-
-Headers = Callable[..., dict[str, str]]
-
-
-@pytest.fixture
-def signer(tmp_path: Path) -> DevelopmentSigner:
-    return DevelopmentSigner(tmp_path / "keys")
-
-
-@pytest.fixture
-def client(runtime: bootstrap.Runtime, signer: DevelopmentSigner) -> Iterator[TestClient]:
-    with TestClient(create_app(runtime, signer.verifier())) as client:
-        yield client
-
-
-@pytest.fixture
-def headers(signer: DevelopmentSigner) -> Headers:
-    def make(customer: str = "alice", key: str | None = None, **extra: str) -> dict[str, str]:
-        token = signer.issue(customer, [Role.CUSTOMER], customer_id=customer)
-        result = {"Authorization": f"Bearer {token}", **extra}
-        if key is not None:
-            result["Idempotency-Key"] = key
-        return result
-
-    return make
+from tests.unit.api.conftest import NOW, Headers
 
 
 def _create(client: TestClient, headers: Headers, key: str = "k-1") -> dict[str, Any]:
