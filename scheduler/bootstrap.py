@@ -24,7 +24,7 @@ from scheduler.adapters.sql.unit_of_work import SqlUnitOfWork
 from scheduler.api.auth import DevelopmentSigner, JwksUrl, TokenVerifier
 from scheduler.clocks import SystemClock
 from scheduler.config import Settings
-from scheduler.ports import Clock, EventPublisher, PaymentGateway
+from scheduler.ports import AccountDirectory, Clock, EventPublisher, PaymentGateway
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -39,6 +39,8 @@ class Runtime:
     ledger: Ledger | None
     publisher: EventPublisher | None
     worker: str
+    #: Who holds which account; None when the gateway's books cannot be asked.
+    accounts: AccountDirectory | None = None
     #: Called by `close`: release the clients the adapters opened.
     closers: tuple[Callable[[], None], ...] = ()
 
@@ -84,6 +86,7 @@ def build(settings: Settings, *, clock: Clock | None = None, worker: str | None 
         ledger=ledger,
         publisher=publisher,
         worker=worker or default_worker_name(),
+        accounts=ledger,
         closers=tuple(closers),
     )
 

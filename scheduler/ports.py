@@ -76,6 +76,14 @@ class PaymentGateway(Protocol):
         ...
 
 
+class AccountDirectory(Protocol):
+    """Who holds which account, as the bank's books say."""
+
+    def holds(self, customer_id: str, account_id: str) -> bool:
+        """Whether `customer_id` holds the open account `account_id`."""
+        ...
+
+
 class OutboxRepository(Protocol):
     """Events waiting to be published, written in the same transaction as the change."""
 

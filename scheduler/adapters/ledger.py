@@ -169,6 +169,16 @@ class Ledger:
         if updated != 1:
             raise UnknownAccount(account_id=account_id)
 
+    def holds(self, customer_id: str, account_id: str) -> bool:
+        """Whether `customer_id` holds the open account `account_id` (`AccountDirectory`)."""
+        query = sa.select(_account.c.id).where(
+            _account.c.id == account_id,
+            _account.c.customer_id == customer_id,
+            _account.c.status == OPEN,
+        )
+        with self._engine.connect() as connection:
+            return connection.execute(query).first() is not None
+
     def balance(self, account_id: str) -> money.Money:
         """The account's balance, negative when overdrawn. Raises `UnknownAccount`."""
         query = sa.select(_account.c.balance, _account.c.currency).where(

@@ -73,6 +73,7 @@ def create(
         replayed = idempotent.replay(uow, now)
     if replayed is not None:
         return _with_headers(replayed)
+    _require_holder(runtime, customer_id, document.debit_account)
     schedule = document.to_schedule(
         schedule_id=uuid.uuid4(), customer_id=customer_id, created_at=now
     )
@@ -194,6 +195,15 @@ def customer_of(caller: Principal) -> str:
     """The customer a customer or channel caller's request is for."""
     caller.require(Role.CUSTOMER, Role.CHANNEL)
     return caller.require_customer()
+
+
+def _require_holder(runtime: Runtime, customer_id: str, account_id: str) -> None:
+    """Refuse a debit from an account the customer does not hold. The problem is the
+    same whether the account exists or not, so accounts cannot be probed."""
+    if runtime.accounts is not None and not runtime.accounts.holds(customer_id, account_id):
+        raise errors.AccountNotHeld(
+            "the account to debit is not one of the customer's", field="debit_account"
+        )
 
 
 def _actor(caller: Principal) -> str:

@@ -101,6 +101,12 @@ class IllegalTransition(SchedulerError):
         self.operation_id = operation_id
 
 
+class AccountNotHeld(ValidationError):
+    """The customer does not hold the account to be debited."""
+
+    code = "account_not_held"
+
+
 class ScheduleNotChangeable(SchedulerError):
     """The schedule cannot move from its current status to the requested one."""
 

@@ -15,9 +15,12 @@ from scheduler.adapters.sql import migrate
 from scheduler.api.app import create_app
 from scheduler.api.auth import DevelopmentSigner, Role
 from scheduler.config import Settings
+from scheduler.domain.money import Money
 from tests.support.clock import SettableClock
 
 NOW = datetime(2027, 1, 1, 12, 0, tzinfo=UTC)
+#: Alice holds GB-DEBIT-1 (MORTGAGE's debit account), Bob this one; both hold 500.00.
+BOBS_ACCOUNT = "GB-DEBIT-B"
 #: Makes request headers: a customer's bearer token, and an Idempotency-Key if given.
 Headers = Callable[..., dict[str, str]]
 
@@ -27,6 +30,11 @@ def runtime(tmp_path: Path) -> Iterator[bootstrap.Runtime]:
     settings = Settings(database_url=f"sqlite:///{tmp_path / 'api.sqlite3'}")
     runtime = bootstrap.build(settings, clock=SettableClock(NOW), worker="api-test")
     migrate.upgrade(runtime.engine)
+    ledger = runtime.ledger
+    assert ledger is not None
+    ledger.open_account("GB-DEBIT-1", "alice", "GBP", opening_balance=Money.of("500.00", "GBP"))
+    ledger.open_account(BOBS_ACCOUNT, "bob", "GBP", opening_balance=Money.of("500.00", "GBP"))
+    ledger.open_account("GB-CREDIT-1", "bank", "GBP")
     yield runtime
     runtime.close()
 

@@ -10,10 +10,9 @@ import pytest
 from fastapi.testclient import TestClient
 
 from scheduler import bootstrap, runner
-from scheduler.domain.money import Money
 from tests.support.clock import SettableClock
 from tests.support.schedules import one_time_transfer
-from tests.unit.api.conftest import NOW, Headers
+from tests.unit.api.conftest import BOBS_ACCOUNT, NOW, Headers
 
 DUE = "2027-01-05"  # a Tuesday, 10:00 London
 
@@ -22,14 +21,11 @@ DUE = "2027-01-05"  # a Tuesday, 10:00 London
 def history(client: TestClient, headers: Headers, runtime: bootstrap.Runtime) -> dict[str, str]:
     """Alice pays 100.00 (succeeds) and 900.00 (insufficient funds, waits for a retry);
     Bob pays 50.00. Returns the schedule ids by name."""
-    ledger = runtime.ledger
-    assert ledger is not None
-    ledger.open_account("GB-DEBIT-1", "alice", "GBP", opening_balance=Money.of("500.00", "GBP"))
-    ledger.open_account("GB-CREDIT-1", "bank", "GBP")
     ids = {}
     for name, customer, amount in (("paid", "alice", "100.00"), ("declined", "alice", "900.00")):
         ids[name] = _create(client, headers, customer, one_time_transfer(DUE, amount), name)
-    ids["bob"] = _create(client, headers, "bob", one_time_transfer(DUE, "50.00"), "bob")
+    bobs = one_time_transfer(DUE, "50.00") | {"debit_account": BOBS_ACCOUNT}
+    ids["bob"] = _create(client, headers, "bob", bobs, "bob")
     clock = runtime.clock
     assert isinstance(clock, SettableClock)
     clock.advance_to(NOW + timedelta(days=4))

@@ -14,7 +14,9 @@ from scheduler.adapters.sql import tables
 from scheduler.api.auth import DevelopmentSigner, Role
 from tests.support.clock import SettableClock
 from tests.support.schedules import MORTGAGE
-from tests.unit.api.conftest import NOW, Headers
+from tests.unit.api.conftest import BOBS_ACCOUNT, NOW, Headers
+
+BOBS_MORTGAGE = MORTGAGE | {"debit_account": BOBS_ACCOUNT}
 
 
 def _create(client: TestClient, headers: Headers, key: str = "k-1") -> dict[str, Any]:
@@ -75,7 +77,7 @@ def test_another_customer_may_use_the_same_key(client: TestClient, headers: Head
     _create(client, headers)
 
     response = client.post(
-        "/v1/schedules", json=MORTGAGE, headers=headers(customer="bob", key="k-1")
+        "/v1/schedules", json=BOBS_MORTGAGE, headers=headers(customer="bob", key="k-1")
     )
 
     assert response.status_code == 201
@@ -215,7 +217,7 @@ def test_the_list_pages_through_the_customers_own_schedules_newest_first(
     for number in range(5):
         clock.advance_to(NOW + timedelta(minutes=number))
         created.append(_create(client, headers, key=f"k-{number}")["id"])
-    client.post("/v1/schedules", json=MORTGAGE, headers=headers(customer="bob", key="k-b"))
+    client.post("/v1/schedules", json=BOBS_MORTGAGE, headers=headers(customer="bob", key="k-b"))
 
     seen: list[str] = []
     cursor: str | None = None
@@ -252,3 +254,19 @@ def test_a_cursor_the_api_did_not_issue_is_a_422_problem(
 
     assert response.status_code == 422
     assert response.json()["type"] == "urn:tsched:problem:invalid_cursor"
+
+
+def test_a_debit_from_an_account_the_customer_does_not_hold_is_refused(
+    client: TestClient, headers: Headers, runtime: bootstrap.Runtime
+) -> None:
+    for account in ("GB-DEBIT-1", "NO-SUCH-ACCOUNT"):
+        document = MORTGAGE | {"debit_account": account}
+        response = client.post(
+            "/v1/schedules", json=document, headers=headers(customer="bob", key=account)
+        )
+
+        assert response.status_code == 422
+        body = response.json()
+        assert body["type"] == "urn:tsched:problem:account_not_held"
+        assert body["errors"][0]["field"] == "debit_account"
+    assert _count(runtime, tables.schedule) == 0
