@@ -5,19 +5,31 @@ from __future__ import annotations
 
 import base64
 import binascii
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import TypeVar
 
 from scheduler.domain import errors
 
 K = TypeVar("K")
+T = TypeVar("T")
 
 
 class InvalidCursor(errors.ValidationError):
     """The cursor is not one this API returned."""
 
     code = "invalid_cursor"
+
+
+def page(
+    found: Sequence[T], limit: int, position: Callable[[T], tuple[datetime, object]]
+) -> tuple[Sequence[T], str | None]:
+    """The first `limit` items of `found` (fetched with `limit + 1`, to know whether more
+    follow) and the cursor after them, or None on the last page."""
+    items = found[:limit]
+    if len(found) <= limit:
+        return items, None
+    return items, encode(*position(items[-1]))
 
 
 def encode(at: datetime, key: object) -> str:

@@ -47,12 +47,8 @@ def page(
             after=after,
             limit=limit + 1,
         )
-    items = found[:limit]
-    last = items[-1] if len(found) > limit else None
-    return schemas.HistoryPage(
-        items=[_out(entry) for entry in items],
-        next_cursor=None if last is None else cursors.encode(last.finished_at, last.id),
-    )
+    items, next_cursor = cursors.page(found, limit, lambda entry: (entry.finished_at, entry.id))
+    return schemas.HistoryPage(items=[_out(entry) for entry in items], next_cursor=next_cursor)
 
 
 def _out(entry: HistoryEntry) -> schemas.HistoryEntryOut:

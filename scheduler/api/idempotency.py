@@ -14,8 +14,6 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from fastapi.responses import JSONResponse
-
 from scheduler.api import schemas
 from scheduler.domain import errors
 from scheduler.ports import StoredResponse, UnitOfWork
@@ -29,6 +27,16 @@ class IdempotencyKeyReused(errors.ValidationError):
     """This Idempotency-Key was used for a different request."""
 
     code = "idempotency_key_reused"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Answer:
+    """A response to a POST: its status and JSON body, and whether it is a stored one
+    given again."""
+
+    status_code: int
+    body: dict[str, Any]
+    replayed: bool = False
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -48,7 +56,7 @@ class IdempotentRequest:
         digest = hashlib.sha256(text.encode()).hexdigest()
         return cls(customer_id=customer_id, key=key, request_hash=digest)
 
-    def replay(self, uow: UnitOfWork, now: datetime) -> JSONResponse | None:
+    def replay(self, uow: UnitOfWork, now: datetime) -> Answer | None:
         """The stored response to this request, if there is one; raises
         `IdempotencyKeyReused` if the key stored another request's."""
         stored = uow.idempotency.find(self.customer_id, self.key, now)
@@ -58,17 +66,13 @@ class IdempotentRequest:
             raise IdempotencyKeyReused(
                 "this Idempotency-Key was used for a different request", field=HEADER
             )
-        return JSONResponse(
-            json.loads(stored.body),
-            status_code=stored.status_code,
-            headers={REPLAYED_HEADER: "true"},
-        )
+        return Answer(status_code=stored.status_code, body=json.loads(stored.body), replayed=True)
 
-    def keep(self, uow: UnitOfWork, status_code: int, body: Any, now: datetime) -> None:
-        """Store the response in `uow`'s transaction."""
+    def keep(self, uow: UnitOfWork, answer: Answer, now: datetime) -> None:
+        """Store `answer` in `uow`'s transaction."""
         response = StoredResponse(
             request_hash=self.request_hash,
-            status_code=status_code,
-            body=json.dumps(body, separators=(",", ":")),
+            status_code=answer.status_code,
+            body=json.dumps(answer.body, separators=(",", ":")),
         )
         uow.idempotency.save(self.customer_id, self.key, response, at=now, until=now + self.ttl)

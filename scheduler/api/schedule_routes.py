@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 from uuid import UUID
 
 import sqlalchemy as sa
@@ -18,18 +18,19 @@ from fastapi.responses import JSONResponse
 
 from scheduler.api import cursors, schemas
 from scheduler.api.auth import Principal, Role
-from scheduler.api.idempotency import HEADER, IdempotentRequest
+from scheduler.api.idempotency import HEADER, REPLAYED_HEADER, Answer, IdempotentRequest
 from scheduler.bootstrap import Runtime
 from scheduler.domain import errors, plan
-from scheduler.domain.schedule import ScheduleKind, ScheduleStatus
+from scheduler.domain.schedule import LIVE_STATUSES, ScheduleKind, ScheduleStatus
 from scheduler.ports import StoredSchedule, UnitOfWork
 from scheduler.service.change_schedule_status import (
     ChangeScheduleStatus,
     ScheduleAction,
-    StatusChanged,
     change_schedule_status,
 )
 from scheduler.service.create_schedule import CreateSchedule, create_schedule
+
+Result = TypeVar("Result")
 
 #: Planned executions a schedule's representation lists.
 NEXT_EXECUTIONS = 3
@@ -72,31 +73,26 @@ def create(
     with runtime.unit_of_work() as uow:
         replayed = idempotent.replay(uow, now)
     if replayed is not None:
-        return _with_headers(replayed)
+        return _respond(replayed)
     _require_holder(runtime, customer_id, document.debit_account)
-    schedule = document.to_schedule(
-        schedule_id=uuid.uuid4(), customer_id=customer_id, created_at=now
-    )
-    body: dict[str, Any] = {}
-
-    def keep_response(uow: UnitOfWork, stored: StoredSchedule) -> None:
-        body.update(_representation(runtime, stored).model_dump(mode="json"))
-        idempotent.keep(uow, 201, body, now)
-
     command = CreateSchedule(
-        schedule=schedule,
+        schedule=document.to_schedule(
+            schedule_id=uuid.uuid4(), customer_id=customer_id, created_at=now
+        ),
         definition=definition,
         channel=_channel(caller),
         actor=_actor(caller),
         correlation_id=_correlation_id(request),
     )
-    try:
-        create_schedule(
-            command, uow=runtime.unit_of_work(), clock=runtime.clock, before_commit=keep_response
-        )
-    except sa.exc.IntegrityError:
-        return _replay_after_race(runtime, idempotent)
-    return _with_headers(JSONResponse(body, status_code=201))
+    return _answer_once(
+        runtime,
+        idempotent,
+        201,
+        lambda keep: create_schedule(
+            command, uow=runtime.unit_of_work(), clock=runtime.clock, before_commit=keep
+        ),
+        lambda stored: _representation(runtime, stored),
+    )
 
 
 @routes.get("", response_model=schemas.SchedulePage)
@@ -116,11 +112,11 @@ def page(
         found = uow.schedules.page_for_customer(
             customer_id, status=status, kind=kind, after=after, limit=limit + 1
         )
-    items = found[:limit]
-    last = items[-1].schedule if len(found) > limit else None
+    items, next_cursor = cursors.page(
+        found, limit, lambda stored: (stored.schedule.created_at, stored.schedule.id)
+    )
     return schemas.SchedulePage(
-        items=[_representation(runtime, stored) for stored in items],
-        next_cursor=None if last is None else cursors.encode(last.created_at, last.id),
+        items=[_schedule_out(runtime, stored) for stored in items], next_cursor=next_cursor
     )
 
 
@@ -129,10 +125,8 @@ def read(schedule_id: UUID, caller: Caller, runtime: RuntimeDep) -> JSONResponse
     """One of the caller's customer's schedules, with its next executions."""
     customer_id = customer_of(caller)
     with runtime.unit_of_work() as uow:
-        stored = uow.schedules.get_many([schedule_id]).get(schedule_id)
-    if stored is None or stored.schedule.customer_id != customer_id:
-        raise errors.UnknownSchedule(str(schedule_id))
-    return _with_headers(JSONResponse(_representation(runtime, stored).model_dump(mode="json")))
+        stored = _owned(uow, schedule_id, customer_id)
+    return _respond(Answer(status_code=200, body=_representation(runtime, stored)))
 
 
 def _change(action: ScheduleAction) -> Callable[..., JSONResponse]:
@@ -147,20 +141,11 @@ def _change(action: ScheduleAction) -> Callable[..., JSONResponse]:
     ) -> JSONResponse:
         customer_id = customer_of(caller)
         idempotent = IdempotentRequest.of(customer_id, key, "POST", request.url.path, if_match)
-        now = runtime.clock.now()
         with runtime.unit_of_work() as uow:
-            replayed = idempotent.replay(uow, now)
-            stored = uow.schedules.get_many([schedule_id]).get(schedule_id)
-        if replayed is not None:
-            return _with_headers(replayed)
-        if stored is None or stored.schedule.customer_id != customer_id:
-            raise errors.UnknownSchedule(str(schedule_id))
-        body: dict[str, Any] = {}
-
-        def keep_response(uow: UnitOfWork, result: StatusChanged) -> None:
-            body.update(_changed(runtime, result))
-            idempotent.keep(uow, 200, body, now)
-
+            replayed = idempotent.replay(uow, runtime.clock.now())
+            if replayed is not None:
+                return _respond(replayed)
+            _owned(uow, schedule_id, customer_id)
         command = ChangeScheduleStatus(
             schedule_id=schedule_id,
             action=action,
@@ -168,16 +153,17 @@ def _change(action: ScheduleAction) -> Callable[..., JSONResponse]:
             expected_version=_version(if_match),
             correlation_id=_correlation_id(request),
         )
-        try:
-            result = change_schedule_status(
-                command,
-                uow=runtime.unit_of_work(),
-                clock=runtime.clock,
-                before_commit=keep_response,
-            )
-        except sa.exc.IntegrityError:
-            return _replay_after_race(runtime, idempotent)
-        return _with_headers(JSONResponse(body or _changed(runtime, result)))
+        return _answer_once(
+            runtime,
+            idempotent,
+            200,
+            lambda keep: change_schedule_status(
+                command, uow=runtime.unit_of_work(), clock=runtime.clock, before_commit=keep
+            ),
+            lambda result: _representation(
+                runtime, result.stored, [operation.id for operation in result.in_flight]
+            ),
+        )
 
     handler.__doc__ = f"{action.value.capitalize()} the schedule."
     return handler
@@ -235,11 +221,63 @@ def _version(if_match: str | None) -> int | None:
     return int(tag)
 
 
+def _owned(uow: UnitOfWork, schedule_id: UUID, customer_id: str) -> StoredSchedule:
+    """The schedule, if `customer_id` holds it; another's is as unknown as a missing one."""
+    stored = uow.schedules.get_many([schedule_id]).get(schedule_id)
+    if stored is None or stored.schedule.customer_id != customer_id:
+        raise errors.UnknownSchedule(str(schedule_id))
+    return stored
+
+
+def _answer_once(
+    runtime: Runtime,
+    idempotent: IdempotentRequest,
+    status_code: int,
+    run: Callable[[Callable[[UnitOfWork, Result], None]], Result],
+    render: Callable[[Result], dict[str, Any]],
+) -> JSONResponse:
+    """Run a use case with `run`, keeping its rendered answer under the request's key in
+    the use case's own transaction. A use case that commits nothing (a repeated pause)
+    is answered without keeping; a twin request that won the key is answered as it was."""
+    kept: list[Answer] = []
+
+    def keep(uow: UnitOfWork, result: Result) -> None:
+        kept.append(Answer(status_code=status_code, body=render(result)))
+        idempotent.keep(uow, kept[0], runtime.clock.now())
+
+    try:
+        result = run(keep)
+    except sa.exc.IntegrityError:
+        with runtime.unit_of_work() as uow:
+            replayed = idempotent.replay(uow, runtime.clock.now())
+        if replayed is None:
+            raise
+        return _respond(replayed)
+    return _respond(kept[0] if kept else Answer(status_code=status_code, body=render(result)))
+
+
+def _respond(answer: Answer) -> JSONResponse:
+    """The answer with its ETag (the version), and Location for a creation."""
+    body = answer.body
+    headers = {"ETag": f'"{body["version"]}"'}
+    if answer.status_code == 201:
+        headers["Location"] = f"/v1/schedules/{body['id']}"
+    if answer.replayed:
+        headers[REPLAYED_HEADER] = "true"
+    return JSONResponse(body, status_code=answer.status_code, headers=headers)
+
+
 def _representation(
+    runtime: Runtime, stored: StoredSchedule, in_flight: list[UUID] | None = None
+) -> dict[str, Any]:
+    return _schedule_out(runtime, stored, in_flight).model_dump(mode="json")
+
+
+def _schedule_out(
     runtime: Runtime, stored: StoredSchedule, in_flight: list[UUID] | None = None
 ) -> schemas.ScheduleOut:
     schedule = stored.schedule
-    live = schedule.status in (ScheduleStatus.ACTIVE, ScheduleStatus.PAUSED)
+    live = schedule.status in LIVE_STATUSES
     upcoming = plan.preview(schedule, NEXT_EXECUTIONS, after=runtime.clock.now()) if live else []
     return schemas.ScheduleOut(
         id=schedule.id,
@@ -252,26 +290,3 @@ def _representation(
         next_executions=[schemas.PlannedExecutionOut.of(planned) for planned in upcoming],
         in_flight_operations=in_flight or [],
     )
-
-
-def _changed(runtime: Runtime, result: StatusChanged) -> dict[str, Any]:
-    in_flight = [operation.id for operation in result.in_flight]
-    return _representation(runtime, result.stored, in_flight).model_dump(mode="json")
-
-
-def _with_headers(response: JSONResponse) -> JSONResponse:
-    """Add ETag (the version) and, for a creation, Location."""
-    document = schemas.ScheduleOut.model_validate_json(bytes(response.body))
-    response.headers["ETag"] = f'"{document.version}"'
-    if response.status_code == 201:
-        response.headers["Location"] = f"/v1/schedules/{document.id}"
-    return response
-
-
-def _replay_after_race(runtime: Runtime, idempotent: IdempotentRequest) -> JSONResponse:
-    """A concurrent request with the same key committed first: answer as it was."""
-    with runtime.unit_of_work() as uow:
-        replayed = idempotent.replay(uow, runtime.clock.now())
-    if replayed is None:
-        raise RuntimeError("the store refused a request without an idempotent twin")
-    return _with_headers(replayed)

@@ -62,6 +62,8 @@ _SCHEDULE_MOVES: dict[ScheduleStatus, frozenset[ScheduleStatus]] = {
 
 #: Statuses a schedule never leaves.
 FINAL_STATUSES = frozenset({ScheduleStatus.CANCELLED, ScheduleStatus.COMPLETED})
+#: Statuses in which a schedule still has occurrences to come (paused ones are skipped).
+LIVE_STATUSES = frozenset(ScheduleStatus) - FINAL_STATUSES
 
 
 def can_change_status(current: ScheduleStatus, requested: ScheduleStatus) -> bool:

@@ -34,7 +34,7 @@ from scheduler.domain.operation import (
     Outcome,
 )
 from scheduler.domain.retry import MissedRunPolicy, RetryPolicy, recommended_action
-from scheduler.domain.schedule import ScheduleStatus
+from scheduler.domain.schedule import LIVE_STATUSES, ScheduleStatus
 from scheduler.ports import (
     Clock,
     PaymentGateway,
@@ -56,9 +56,6 @@ _EVENT_FOR_STATUS = {
     OperationStatus.DEAD: EventType.OPERATION_DEAD,
     OperationStatus.SKIPPED: EventType.OPERATION_SKIPPED,
 }
-
-
-_LIVE = (ScheduleStatus.ACTIVE, ScheduleStatus.PAUSED)
 
 
 class TransactionMode(enum.StrEnum):
@@ -356,7 +353,7 @@ def _materialise_next(
         state = states[schedule.id]
         next_index = next_indexes.get(schedule.id, state.next_index)
         following = outcome.operation.occurrence_index + 1
-        if state.status in _LIVE and next_index == following:
+        if state.status in LIVE_STATUSES and next_index == following:
             nominal = schedule.recurrence.occurrence(following)
             after = schedule.recurrence.occurrence(following + 1)
             next_index = following + 1 if after is not None else None
@@ -382,7 +379,9 @@ def _complete(
     """Mark COMPLETED each live schedule whose last execution has a final outcome and
     that has no execution left unfinished."""
     last_outcome = {
-        o.operation.schedule_id: o for o in ended if states[o.operation.schedule_id].status in _LIVE
+        o.operation.schedule_id: o
+        for o in ended
+        if states[o.operation.schedule_id].status in LIVE_STATUSES
     }
     if not last_outcome:
         return

@@ -13,14 +13,14 @@ import sqlalchemy as sa
 
 from scheduler.adapters.sql import statements, tables
 from scheduler.api import schemas
-from scheduler.domain.schedule import Schedule, ScheduleKind, ScheduleStatus
+from scheduler.domain.schedule import LIVE_STATUSES, Schedule, ScheduleKind, ScheduleStatus
 from scheduler.ports import ScheduleState, StoredSchedule
 
 #: Version of the stored `definition` document (schemas.ScheduleIn).
 DEFINITION_VERSION = 1
 
 _t = tables.schedule
-_LIVE = (ScheduleStatus.ACTIVE.value, ScheduleStatus.PAUSED.value)
+_LIVE = sorted(status.value for status in LIVE_STATUSES)
 
 
 class SqlScheduleRepository:
