@@ -49,6 +49,7 @@ from scheduler.adapters.sql.operations import SqlOperationRepository
 from scheduler.adapters.sql.outbox import SqlOutboxRepository
 from scheduler.adapters.sql.schedules import SqlScheduleRepository
 from scheduler.api import schemas
+from scheduler.clocks import SteppingClock
 from scheduler.domain.currency import currency
 from scheduler.domain.events import EventType
 from scheduler.domain.money import Money
@@ -68,16 +69,6 @@ OUTCOME_EVENT_TYPES = (
 )
 _EXECUTION = "execution"
 _SUCCEEDED = "succeeded"
-
-
-class FixedClock:
-    """A `Clock` that always reads one instant: the creation time of a seeded workload."""
-
-    def __init__(self, now: datetime) -> None:
-        self._now = now
-
-    def now(self) -> datetime:
-        return self._now
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -271,7 +262,7 @@ def _open_accounts(
 ) -> dict[str, Money]:
     """Open every debit account (funded with what it owes unless underfunded) and every
     payee account (empty). Returns the opening balances."""
-    book = ledger.Ledger(engine, FixedClock(workload.created_at))
+    book = ledger.Ledger(engine, SteppingClock(workload.created_at))
     opening: dict[str, Money] = {}
     for index in range(workload.debit_accounts):
         account_id = workload.debit_account(index)
@@ -319,7 +310,7 @@ def _store_range_at(url: str, workload: Workload, start: int, stop: int) -> dict
 def _store_range(engine: sa.Engine, workload: Workload, start: int, stop: int) -> dict[str, int]:
     """Create the schedules of transfers `start` to `stop` (excluded), a chunk per
     transaction. Returns the rows written per table."""
-    clock = FixedClock(workload.created_at)
+    clock = SteppingClock(workload.created_at)
     collector = _RowCollector()
     uow = _BatchingUnitOfWork(collector)
     written: dict[str, int] = {}
@@ -332,7 +323,7 @@ def _store_range(engine: sa.Engine, workload: Workload, start: int, stop: int) -
 
 
 def _create_one(
-    workload: Workload, number: int, uow: _BatchingUnitOfWork, clock: FixedClock
+    workload: Workload, number: int, uow: _BatchingUnitOfWork, clock: SteppingClock
 ) -> None:
     transfer = workload.transfer(number)
     parsed = schemas.ScheduleIn.model_validate(transfer.document(workload.reminders))
@@ -548,7 +539,7 @@ def reconcile(engine: sa.Engine) -> Facts:
     the database, so it stays usable at a million operations)."""
     began = time.perf_counter()
     # Before our connection opens: on SQLite every transaction takes the write lock.
-    books = ledger.Ledger(engine, FixedClock(datetime.now(UTC))).reconcile()
+    books = ledger.Ledger(engine, SteppingClock(datetime.now(UTC))).reconcile()
     with engine.connect() as connection:
         operations, claimed_again, max_attempts = _operation_facts(connection)
         attempts = _attempt_facts(connection)
