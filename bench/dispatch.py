@@ -243,6 +243,7 @@ def _serving(
         "serve",
         "--quiet",
         "--no-migrate",
+        "--no-api",
         "--mode",
         mode.value,
         "--idle-sleep",
