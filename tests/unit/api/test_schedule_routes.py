@@ -270,3 +270,15 @@ def test_a_debit_from_an_account_the_customer_does_not_hold_is_refused(
         assert body["type"] == "urn:tsched:problem:account_not_held"
         assert body["errors"][0]["field"] == "debit_account"
     assert _count(runtime, tables.schedule) == 0
+
+
+def test_an_if_match_that_is_not_an_etag_of_this_api_is_a_422_and_changes_nothing(
+    client: TestClient, headers: Headers
+) -> None:
+    path = f"/v1/schedules/{_create(client, headers)['id']}"
+
+    response = client.post(f"{path}/pause", headers=headers(key="p-1", **{"If-Match": "abc"}))
+
+    assert response.status_code == 422
+    assert response.json()["errors"][0]["field"] == "If-Match"
+    assert client.get(path, headers=headers()).json()["status"] == "active"
