@@ -7,14 +7,15 @@ import enum
 from collections.abc import Mapping, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
+from decimal import Decimal
 from typing import Any, Protocol, Self
 from uuid import UUID
 
 from scheduler.domain.audit import AuditBlock, AuditEntry, AuditRecord
 from scheduler.domain.events import Event, StoredEvent
 from scheduler.domain.money import Money
-from scheduler.domain.operation import Operation, Outcome
+from scheduler.domain.operation import Operation, OperationStatus, Outcome
 from scheduler.domain.schedule import Schedule, ScheduleKind, ScheduleStatus
 
 
@@ -138,6 +139,23 @@ class AuditRepository(Protocol):
         """How many committed records no block holds yet."""
         ...
 
+    def page(
+        self,
+        *,
+        subject_type: str | None,
+        subject_id: str | None,
+        customer_id: str | None,
+        action: str | None,
+        occurred_from: datetime | None,
+        occurred_before: datetime | None,
+        before_seq: int | None,
+        limit: int,
+    ) -> list[AuditRecord]:
+        """Up to `limit` records, highest seq first, below `before_seq` if given, that
+        occurred in [occurred_from, occurred_before) and whose other filters that are
+        not None equal their fields."""
+        ...
+
 
 class EventPublisher(Protocol):
     """Delivers events to the event bus (Kafka)."""
@@ -199,6 +217,12 @@ class ScheduleRepository(Protocol):
         ends, so that it stays true until then."""
         ...
 
+    def amend(self, stored: StoredSchedule, *, expected_version: int, at: datetime) -> bool:
+        """Replace the schedule's terms (definition, amount, series, next index, version)
+        with `stored`'s if the stored version is `expected_version`; False if another
+        change came first."""
+        ...
+
     def update_status(
         self, schedule_id: UUID, status: ScheduleStatus, *, expected_version: int, at: datetime
     ) -> bool:
@@ -215,6 +239,16 @@ class ScheduleRepository(Protocol):
         """Mark COMPLETED, one version later, those of the schedules that have nothing
         left to materialise and are active or paused."""
         ...
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Occurrences:
+    """A schedule's occurrences so far: the highest occurrence number materialised (None
+    before any), and the latest nominal date whose execution has started, that is, was
+    attempted, is in flight, or was skipped (None before any)."""
+
+    highest_index: int | None
+    latest_started: date | None
 
 
 class OperationRepository(Protocol):
@@ -239,6 +273,15 @@ class OperationRepository(Protocol):
         """Cancel the schedule's PENDING and RETRY_WAIT operations; return them."""
         ...
 
+    def cancel_not_started(self, schedule_id: UUID, at: datetime) -> list[Operation]:
+        """Cancel the schedule's PENDING operations that were never attempted; return
+        them. Retries and re-driven operations are left to finish."""
+        ...
+
+    def occurrences_so_far(self, schedule_id: UUID) -> Occurrences:
+        """What the schedule's operations say about the occurrences it has had."""
+        ...
+
     def next_due_at(self) -> datetime | None:
         """When the earliest claimable operation comes due (or its lease expires)."""
         ...
@@ -249,6 +292,34 @@ class OperationRepository(Protocol):
 
     def unfinished_executions(self, schedule_ids: Sequence[UUID]) -> set[UUID]:
         """Those of the schedules with an execution PENDING, CLAIMED or RETRY_WAIT."""
+        ...
+
+    def get(self, operation_id: UUID) -> Operation | None:
+        """The operation with this id, if any, unlocked."""
+        ...
+
+    def lock(self, operation_id: UUID) -> Operation | None:
+        """The operation with this id, if any, locked until the transaction ends."""
+        ...
+
+    def redrive(self, operation_id: UUID, at: datetime) -> None:
+        """Make the operation PENDING and claimable at `at`: lease cleared, business
+        declines reset, attempts kept. The caller holds the row locked (`lock`) and has
+        checked the transition."""
+        ...
+
+    def page_by_status(
+        self,
+        *,
+        statuses: Sequence[OperationStatus],
+        customer_id: str | None,
+        schedule_id: UUID | None,
+        after: tuple[datetime, UUID] | None,
+        limit: int,
+    ) -> list[tuple[Operation, datetime]]:
+        """Up to `limit` operations of any customer in one of `statuses`, each with when
+        it last changed, latest first, optionally of one customer and schedule, starting
+        after the (updated_at, id) position `after`."""
         ...
 
 
@@ -289,11 +360,33 @@ class HistoryRepository(Protocol):
         outcome: str | None,
         finished_from: datetime | None,
         finished_before: datetime | None,
+        amount_min: Decimal | None,
+        amount_max: Decimal | None,
+        currency: str | None,
         after: tuple[datetime, int] | None,
         limit: int,
     ) -> list[HistoryEntry]:
-        """Up to `limit` of the customer's attempts, latest first, filtered, starting
-        after the (finished_at, id) position `after`."""
+        """Up to `limit` of the customer's attempts, latest first, starting after the
+        (finished_at, id) position `after`, filtered: finished in [finished_from,
+        finished_before), amount in [amount_min, amount_max] compared exactly, and each
+        other filter that is not None equal to its column."""
+        ...
+
+    def count_for_customer(
+        self,
+        customer_id: str,
+        *,
+        schedule_id: UUID | None,
+        outcome: str | None,
+        finished_from: datetime | None,
+        finished_before: datetime | None,
+        amount_min: Decimal | None,
+        amount_max: Decimal | None,
+        currency: str | None,
+        at_most: int,
+    ) -> int:
+        """How many of the customer's attempts pass the filters of `page_for_customer`,
+        counting no further than `at_most` (so a count against a cap costs at most the cap)."""
         ...
 
 

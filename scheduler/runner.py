@@ -18,6 +18,7 @@ from scheduler.domain.operation import OperationStatus
 from scheduler.service.claim_due import claim_due
 from scheduler.service.execute_claimed import Dispatch, TransactionMode, execute_claimed
 from scheduler.service.publish_outbox import publish_outbox
+from scheduler.service.purge_expired_responses import purge_expired_responses
 from scheduler.service.seal_audit import seal_audit
 
 logger = logging.getLogger(__name__)
@@ -46,17 +47,19 @@ class Cycle:
     errors: int = 0
     published: int = 0
     sealed: int = 0
+    purged: int = 0
 
     @property
     def busy(self) -> bool:
         """Whether the pass found work, so the next should start at once."""
-        return self.claimed > 0 or self.published > 0 or self.sealed > 0
+        return any((self.claimed, self.published, self.sealed, self.purged))
 
 
 def run_cycle(runtime: Runtime, loop: LoopSettings, *, seal: bool = True) -> Cycle:
     """Claim one batch of due operations, execute it, relay the outbox once and, if
-    `seal` or nothing was due, seal the audit trail once. Each step commits on its own;
-    a crash between steps leaves work the next pass (of this or any process) picks up."""
+    `seal` or nothing was due, seal the audit trail once and purge a batch of expired
+    idempotent responses. Each step commits on its own; a crash between steps leaves
+    work the next pass (of this or any process) picks up."""
     claimed = claim_due(
         uow=runtime.unit_of_work(),
         clock=runtime.clock,
@@ -79,9 +82,10 @@ def run_cycle(runtime: Runtime, loop: LoopSettings, *, seal: bool = True) -> Cyc
         published = publish_outbox(
             uow=runtime.unit_of_work(), publisher=runtime.publisher, clock=runtime.clock
         ).published
-    sealed = 0
+    sealed = purged = 0
     if seal or not claimed:
         sealed = seal_audit(uow_factory=runtime.unit_of_work, clock=runtime.clock).records_sealed
+        purged = purge_expired_responses(uow=runtime.unit_of_work(), clock=runtime.clock)
     return Cycle(
         claimed=len(claimed),
         recorded=report.recorded,
@@ -89,6 +93,7 @@ def run_cycle(runtime: Runtime, loop: LoopSettings, *, seal: bool = True) -> Cyc
         errors=report.errors,
         published=published,
         sealed=sealed,
+        purged=purged,
     )
 
 

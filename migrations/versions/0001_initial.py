@@ -29,6 +29,7 @@ _SERIAL = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
 
 _CLAIMABLE = "status IN ('pending', 'retry_wait', 'claimed')"
 _UNPUBLISHED = "published_at IS NULL"
+_STOPPED = "status IN ('failed', 'dead')"
 
 
 def _where(condition: str) -> dict[str, sa.TextClause]:
@@ -52,6 +53,7 @@ def upgrade() -> None:
         sa.Column("definition", sa.JSON(), nullable=False),
         sa.Column("definition_version", sa.Integer(), nullable=False),
         sa.Column("next_index", sa.Integer(), nullable=True),
+        sa.Column("first_index", sa.Integer(), server_default=sa.text("0"), nullable=False),
         sa.Column("channel", sa.String(32), nullable=False),
         sa.Column("created_at", types.UtcDateTime(), nullable=False),
         sa.Column("updated_at", types.UtcDateTime(), nullable=False),
@@ -79,6 +81,9 @@ def upgrade() -> None:
         sa.Column("available_at", types.UtcDateTime(), nullable=False),
         sa.Column("attempts", sa.Integer(), nullable=False),
         sa.Column("declines", sa.Integer(), nullable=False),
+        sa.Column(
+            "attempts_before_redrive", sa.Integer(), server_default=sa.text("0"), nullable=False
+        ),
         sa.Column("lease_owner", sa.String(64), nullable=True),
         sa.Column("lease_expires_at", types.UtcDateTime(), nullable=True),
         sa.Column("debit_account", sa.String(34), nullable=False),
@@ -101,6 +106,7 @@ def upgrade() -> None:
         ),
     )
     op.create_index("ix_operation_claim", "operation", ["available_at"], **_where(_CLAIMABLE))
+    op.create_index("ix_operation_stopped", "operation", ["updated_at", "id"], **_where(_STOPPED))
     op.create_index("ix_operation_customer_id_status", "operation", ["customer_id", "status"])
 
     op.create_table(

@@ -15,7 +15,15 @@ import sqlalchemy as sa
 from fastapi import FastAPI, Query, Request
 from fastapi.responses import JSONResponse
 
-from scheduler.api import auth, history_routes, problems, schedule_routes, schemas
+from scheduler.api import (
+    audit_routes,
+    auth,
+    history_routes,
+    operations_routes,
+    problems,
+    schedule_routes,
+    schemas,
+)
 from scheduler.bootstrap import Runtime
 from scheduler.domain import plan
 
@@ -39,8 +47,10 @@ def create_app(runtime: Runtime, verifier: auth.TokenVerifier | None = None) -> 
     app.state.authenticate = functools.partial(_authenticate, verifier)
     app.include_router(schedule_routes.routes)
     app.include_router(history_routes.routes)
+    app.include_router(operations_routes.routes)
+    app.include_router(audit_routes.routes)
 
-    @app.get(f"/{API_VERSION}/health/live", tags=["health"])
+    @app.get(f"/{API_VERSION}/health/live", tags=["health"], openapi_extra=problems.PUBLIC)
     def liveness() -> dict[str, str]:
         """200 while the process can answer; touches no dependency."""
         return {"status": "ok"}
@@ -49,6 +59,7 @@ def create_app(runtime: Runtime, verifier: auth.TokenVerifier | None = None) -> 
         f"/{API_VERSION}/health/ready",
         tags=["health"],
         responses={503: {"description": "The store does not answer."}},
+        openapi_extra=problems.PUBLIC,
     )
     def readiness() -> JSONResponse:
         """200 when the store answers a query, else a 503 problem."""
@@ -64,10 +75,12 @@ def create_app(runtime: Runtime, verifier: auth.TokenVerifier | None = None) -> 
     @app.post(f"/{API_VERSION}/schedules/preview", tags=["schedules"])
     def preview(
         document: schemas.ScheduleIn,
+        _caller: schedule_routes.Caller,
         count: Annotated[int, Query(ge=1, le=MAX_PREVIEW)] = 6,
     ) -> list[schemas.PlannedExecutionOut]:
         """The next `count` executions (with their reminders) of a proposed schedule,
-        after now; nothing is stored."""
+        after now; nothing is stored, so no Idempotency-Key is needed. Any caller with a
+        valid token may ask."""
         now = runtime.clock.now()
         schedule = document.to_schedule(
             schedule_id=uuid.uuid4(), customer_id="preview", created_at=now

@@ -12,20 +12,24 @@ from collections.abc import Callable
 from typing import Annotated, Any, TypeVar
 from uuid import UUID
 
-import sqlalchemy as sa
+import pydantic
 from fastapi import APIRouter, Depends, Header, Query, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
 from scheduler.api import cursors, schemas
 from scheduler.api.auth import Principal, Role
 from scheduler.api.idempotency import HEADER, REPLAYED_HEADER, Answer, IdempotentRequest
+from scheduler.api.requests import actor, answer_once, commit_channel_read, correlation_id
 from scheduler.bootstrap import Runtime
 from scheduler.domain import errors, plan
 from scheduler.domain.schedule import LIVE_STATUSES, ScheduleKind, ScheduleStatus
 from scheduler.ports import StoredSchedule, UnitOfWork
+from scheduler.service.amend_schedule import AmendSchedule, amend_schedule
 from scheduler.service.change_schedule_status import (
     ChangeScheduleStatus,
     ScheduleAction,
+    StatusChanged,
     change_schedule_status,
 )
 from scheduler.service.create_schedule import CreateSchedule, create_schedule
@@ -69,29 +73,24 @@ def create(
     customer_id = customer_of(caller)
     definition = document.model_dump(mode="json")
     idempotent = IdempotentRequest.of(customer_id, key, "POST", request.url.path, definition)
-    now = runtime.clock.now()
-    with runtime.unit_of_work() as uow:
-        replayed = idempotent.replay(uow, now)
-    if replayed is not None:
-        return _respond(replayed)
-    _require_holder(runtime, customer_id, document.debit_account)
-    command = CreateSchedule(
-        schedule=document.to_schedule(
-            schedule_id=uuid.uuid4(), customer_id=customer_id, created_at=now
-        ),
-        definition=definition,
-        channel=_channel(caller),
-        actor=_actor(caller),
-        correlation_id=_correlation_id(request),
-    )
-    return _answer_once(
-        runtime,
-        idempotent,
-        201,
-        lambda keep: create_schedule(
+
+    def run(keep: Callable[[UnitOfWork, StoredSchedule], None]) -> StoredSchedule:
+        _require_holder(runtime, customer_id, document.debit_account)
+        command = CreateSchedule(
+            schedule=document.to_schedule(
+                schedule_id=uuid.uuid4(), customer_id=customer_id, created_at=runtime.clock.now()
+            ),
+            definition=definition,
+            channel=_channel(caller),
+            actor=actor(caller),
+            correlation_id=correlation_id(request),
+        )
+        return create_schedule(
             command, uow=runtime.unit_of_work(), clock=runtime.clock, before_commit=keep
-        ),
-        lambda stored: _representation(runtime, stored),
+        )
+
+    return _respond(
+        answer_once(runtime, idempotent, 201, run, lambda stored: _representation(runtime, stored))
     )
 
 
@@ -99,6 +98,7 @@ def create(
 def page(
     *,
     caller: Caller,
+    request: Request,
     runtime: RuntimeDep,
     status: ScheduleStatus | None = None,
     kind: ScheduleKind | None = None,
@@ -112,21 +112,97 @@ def page(
         found = uow.schedules.page_for_customer(
             customer_id, status=status, kind=kind, after=after, limit=limit + 1
         )
-    items, next_cursor = cursors.page(
-        found, limit, lambda stored: (stored.schedule.created_at, stored.schedule.id)
-    )
+        items, next_cursor = cursors.page(
+            found, limit, lambda stored: (stored.schedule.created_at, stored.schedule.id)
+        )
+        commit_channel_read(
+            uow,
+            caller=caller,
+            request=request,
+            at=runtime.clock.now(),
+            action="schedules.listed",
+            subject_type="schedule",
+            details={
+                "filters": {"status": status, "kind": kind, "cursor": cursor, "limit": limit},
+                "returned": [str(stored.schedule.id) for stored in items],
+            },
+        )
     return schemas.SchedulePage(
         items=[_schedule_out(runtime, stored) for stored in items], next_cursor=next_cursor
     )
 
 
 @routes.get("/{schedule_id}", response_model=schemas.ScheduleOut)
-def read(schedule_id: UUID, caller: Caller, runtime: RuntimeDep) -> JSONResponse:
+def read(schedule_id: UUID, caller: Caller, request: Request, runtime: RuntimeDep) -> JSONResponse:
     """One of the caller's customer's schedules, with its next executions."""
     customer_id = customer_of(caller)
     with runtime.unit_of_work() as uow:
         stored = _owned(uow, schedule_id, customer_id)
+        commit_channel_read(
+            uow,
+            caller=caller,
+            request=request,
+            at=runtime.clock.now(),
+            action="schedule.read",
+            subject_type="schedule",
+            subject_id=str(schedule_id),
+            details={},
+        )
     return _respond(Answer(status_code=200, body=_representation(runtime, stored)))
+
+
+@routes.patch(
+    "/{schedule_id}",
+    response_model=schemas.ScheduleOut,
+    responses={412: {"description": "The schedule changed since the ETag given."}},
+)
+def amend(
+    schedule_id: UUID,
+    change: schemas.ScheduleChangeIn,
+    *,
+    caller: Caller,
+    request: Request,
+    runtime: RuntimeDep,
+    if_match: IfMatch = None,
+) -> JSONResponse:
+    """Change the amount, timing, reminders or reference of a live schedule. Needs
+    `If-Match` with the ETag of the version the change is based on (a retry after
+    success answers 412, so no Idempotency-Key is needed). What has not started takes
+    the new terms; an execution already started finishes on the old ones."""
+    customer_id = customer_of(caller)
+    expected_version = _version(if_match)
+    if expected_version is None:
+        raise errors.PreconditionRequired("send the schedule's ETag as If-Match", field="If-Match")
+    if not change.model_fields_set:
+        raise errors.ValidationError("give at least one field to change")
+    with runtime.unit_of_work() as uow:
+        stored = _owned(uow, schedule_id, customer_id)
+    if stored.schedule.version != expected_version:
+        raise errors.StaleVersion(
+            schedule_id=str(schedule_id),
+            expected=expected_version,
+            current=stored.schedule.version,
+        )
+    try:
+        document = schemas.ScheduleIn.model_validate(change.applied_to(stored.definition))
+    except pydantic.ValidationError as invalid:
+        raise RequestValidationError(invalid.errors(include_input=False)) from None
+    command = AmendSchedule(
+        schedule=document.to_schedule(
+            schedule_id=schedule_id,
+            customer_id=customer_id,
+            created_at=stored.schedule.created_at,
+        ),
+        definition=document.model_dump(mode="json"),
+        expected_version=expected_version,
+        actor=actor(caller),
+        correlation_id=correlation_id(request),
+    )
+    amended = amend_schedule(command, uow=runtime.unit_of_work(), clock=runtime.clock)
+    in_flight = [operation.id for operation in amended.in_flight]
+    return _respond(
+        Answer(status_code=200, body=_representation(runtime, amended.stored, in_flight))
+    )
 
 
 def _change(action: ScheduleAction) -> Callable[..., JSONResponse]:
@@ -141,28 +217,31 @@ def _change(action: ScheduleAction) -> Callable[..., JSONResponse]:
     ) -> JSONResponse:
         customer_id = customer_of(caller)
         idempotent = IdempotentRequest.of(customer_id, key, "POST", request.url.path, if_match)
-        with runtime.unit_of_work() as uow:
-            replayed = idempotent.replay(uow, runtime.clock.now())
-            if replayed is not None:
-                return _respond(replayed)
-            _owned(uow, schedule_id, customer_id)
         command = ChangeScheduleStatus(
             schedule_id=schedule_id,
             action=action,
-            actor=_actor(caller),
+            actor=actor(caller),
             expected_version=_version(if_match),
-            correlation_id=_correlation_id(request),
+            correlation_id=correlation_id(request),
         )
-        return _answer_once(
-            runtime,
-            idempotent,
-            200,
-            lambda keep: change_schedule_status(
+
+        def run(keep: Callable[[UnitOfWork, StatusChanged], None]) -> StatusChanged:
+            with runtime.unit_of_work() as uow:
+                _owned(uow, schedule_id, customer_id)
+            return change_schedule_status(
                 command, uow=runtime.unit_of_work(), clock=runtime.clock, before_commit=keep
-            ),
-            lambda result: _representation(
-                runtime, result.stored, [operation.id for operation in result.in_flight]
-            ),
+            )
+
+        return _respond(
+            answer_once(
+                runtime,
+                idempotent,
+                200,
+                run,
+                lambda result: _representation(
+                    runtime, result.stored, [operation.id for operation in result.in_flight]
+                ),
+            )
         )
 
     handler.__doc__ = f"{action.value.capitalize()} the schedule."
@@ -192,24 +271,8 @@ def _require_holder(runtime: Runtime, customer_id: str, account_id: str) -> None
         )
 
 
-def _actor(caller: Principal) -> str:
-    if caller.acting_for:
-        return f"channel:{caller.subject} for customer:{caller.customer_id}"
-    return f"customer:{caller.subject}"
-
-
 def _channel(caller: Principal) -> str:
     return f"channel:{caller.subject}"[:32] if caller.acting_for else "api"
-
-
-def _correlation_id(request: Request) -> str | None:
-    """The W3C trace id of `traceparent`, else the client's `X-Request-Id`."""
-    traceparent = request.headers.get("traceparent", "")
-    parts = traceparent.split("-")
-    if len(parts) == 4 and len(parts[1]) == 32:
-        return parts[1]
-    request_id = request.headers.get("X-Request-Id")
-    return request_id[:64] if request_id else None
 
 
 def _version(if_match: str | None) -> int | None:
@@ -227,33 +290,6 @@ def _owned(uow: UnitOfWork, schedule_id: UUID, customer_id: str) -> StoredSchedu
     if stored is None or stored.schedule.customer_id != customer_id:
         raise errors.UnknownSchedule(str(schedule_id))
     return stored
-
-
-def _answer_once(
-    runtime: Runtime,
-    idempotent: IdempotentRequest,
-    status_code: int,
-    run: Callable[[Callable[[UnitOfWork, Result], None]], Result],
-    render: Callable[[Result], dict[str, Any]],
-) -> JSONResponse:
-    """Run a use case with `run`, keeping its rendered answer under the request's key in
-    the use case's own transaction. A use case that commits nothing (a repeated pause)
-    is answered without keeping; a twin request that won the key is answered as it was."""
-    kept: list[Answer] = []
-
-    def keep(uow: UnitOfWork, result: Result) -> None:
-        kept.append(Answer(status_code=status_code, body=render(result)))
-        idempotent.keep(uow, kept[0], runtime.clock.now())
-
-    try:
-        result = run(keep)
-    except sa.exc.IntegrityError:
-        with runtime.unit_of_work() as uow:
-            replayed = idempotent.replay(uow, runtime.clock.now())
-        if replayed is None:
-            raise
-        return _respond(replayed)
-    return _respond(kept[0] if kept else Answer(status_code=status_code, body=render(result)))
 
 
 def _respond(answer: Answer) -> JSONResponse:

@@ -129,6 +129,25 @@ class ScheduleIn(_Shape):
         )
 
 
+class ScheduleChangeIn(_Shape):
+    """An amendment: each field given replaces the schedule's own, whole (a new
+    `recurrence` replaces the old rule, not merged into it); fields left out stay. The
+    accounts, the kind and the currency cannot change."""
+
+    amount: AmountIn | None = None
+    start_date: date | None = None
+    time_of_day: time | None = None
+    time_zone: str | None = Field(default=None, min_length=1, max_length=64)
+    recurrence: RecurrenceIn | None = None
+    business_days: BusinessDaysIn | None = None
+    reminders: list[str] | None = Field(default=None, max_length=schedule.MAX_REMINDERS)
+    reference: str | None = Field(default=None, max_length=schedule.MAX_REFERENCE_LENGTH)
+
+    def applied_to(self, definition: dict[str, Any]) -> dict[str, Any]:
+        """The stored document `definition` with the given fields replaced."""
+        return definition | self.model_dump(mode="json", exclude_unset=True)
+
+
 class PlannedReminderOut(_Shape):
     """A reminder of a planned execution."""
 

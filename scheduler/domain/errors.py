@@ -134,6 +134,22 @@ class UnknownSchedule(SchedulerError):
         self.schedule_id = schedule_id
 
 
+class PreconditionRequired(ValidationError):
+    """This change must say which version of the schedule it is based on."""
+
+    code = "precondition_required"
+
+
+class UnknownOperation(SchedulerError):
+    """No operation has this id."""
+
+    code = "unknown_operation"
+
+    def __init__(self, operation_id: str) -> None:
+        super().__init__(f"no operation has id {operation_id}", operation_id=operation_id)
+        self.operation_id = operation_id
+
+
 class StaleVersion(SchedulerError):
     """The schedule changed since the version the request was based on."""
 

@@ -26,6 +26,7 @@ class EventType(enum.StrEnum):
     EXECUTION_FAILED = "com.tsched.execution.failed.v1"
     EXECUTION_RETRY_SCHEDULED = "com.tsched.execution.retry_scheduled.v1"
     OPERATION_DEAD = "com.tsched.operation.dead.v1"
+    OPERATION_REDRIVEN = "com.tsched.operation.redriven.v1"
     OPERATION_SKIPPED = "com.tsched.operation.skipped.v1"
 
 

@@ -109,10 +109,18 @@ class Operation:
     amount: Money
     #: Times the gateway declined it for a reason that may pass (insufficient funds).
     declines: int = 0
+    #: Attempts made before operations staff last re-drove it (0 if never): the
+    #: dispatcher's bounds count the attempts since, so a re-drive gets a full set.
+    attempts_before_redrive: int = 0
     lease_owner: str | None = None
     lease_expires_at: datetime | None = None
     last_error_code: str | None = None
     last_error_reason: str | None = None
+
+    @property
+    def attempts_since_redrive(self) -> int:
+        """Attempts in the current drive: all of them, or those since the last re-drive."""
+        return self.attempts - self.attempts_before_redrive
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -6,6 +6,8 @@ materialises as operations, so both agree by construction.
 
 from __future__ import annotations
 
+import itertools
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
@@ -44,8 +46,15 @@ class PlannedExecution:
         return self.execute_at.utc
 
 
+def occurrence_date(schedule: Schedule, index: int) -> date | None:
+    """The nominal date of the schedule's occurrence number `index`, or None when the
+    schedule has no such occurrence (past its end, or before its current series)."""
+    position = index - schedule.first_index
+    return schedule.recurrence.occurrence(position) if position >= 0 else None
+
+
 def planned_execution(schedule: Schedule, index: int, nominal_date: date) -> PlannedExecution:
-    """The plan for occurrence `index`, which falls on `nominal_date`."""
+    """The plan for occurrence number `index`, which falls on `nominal_date`."""
     recurrence = schedule.recurrence
     tz = recurrence.tz
     execution_date = schedule.calendar.adjust(nominal_date, schedule.convention)
@@ -69,20 +78,22 @@ def preview(
 ) -> list[PlannedExecution]:
     """The next `count` executions of `schedule` due strictly after the instant `after`
     (from the first occurrence when None), in order."""
+    return list(itertools.islice(upcoming(schedule, after=after), max(count, 0)))
+
+
+def upcoming(schedule: Schedule, *, after: datetime | None = None) -> Iterator[PlannedExecution]:
+    """The executions of `schedule` due strictly after the instant `after` (from the
+    first occurrence when None), in order, lazily: an endless rule never ends."""
     recurrence = schedule.recurrence
-    start_index = 0
+    start_position = 0
     if after is not None:
         after = localtime.require_aware(after, field="after")
         local_day = after.astimezone(recurrence.tz).date() - _LONGEST_BACKWARD_ADJUSTMENT
         found = recurrence.first_index_on_or_after(local_day)
         if found is None:
-            return []
-        start_index = found
-    planned: list[PlannedExecution] = []
-    for index, nominal in recurrence.dates(start_index):
-        if len(planned) >= count:  # not ==: a negative count looped forever on endless rules
-            break
-        execution = planned_execution(schedule, index, nominal)
+            return
+        start_position = found
+    for position, nominal in recurrence.dates(start_position):
+        execution = planned_execution(schedule, schedule.first_index + position, nominal)
         if after is None or execution.due_at > after:
-            planned.append(execution)
-    return planned
+            yield execution

@@ -93,6 +93,11 @@ class Schedule:
     reference: str = ""
     status: ScheduleStatus = ScheduleStatus.ACTIVE
     version: int = 1
+    #: The occurrence number of the recurrence's first date. 0 for a new schedule; an
+    #: amendment starts a new series numbered on after every occurrence materialised so
+    #: far, so occurrence numbers, and the operation ids derived from them (the payment
+    #: gateway's idempotency keys), are never reused for different terms.
+    first_index: int = 0
 
     def __post_init__(self) -> None:
         object.__setattr__(

@@ -46,7 +46,7 @@ def create_schedule(
         )
     first = upcoming[0]
     following = first.index + 1
-    next_index = following if schedule.recurrence.occurrence(following) is not None else None
+    next_index = following if plan.occurrence_date(schedule, following) is not None else None
     stored = StoredSchedule(
         schedule=schedule, next_index=next_index, channel=cmd.channel, definition=cmd.definition
     )

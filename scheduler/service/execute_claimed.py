@@ -160,7 +160,7 @@ def _decide_without_gateway(
         if dispatch.missed.reminder_stale(operation.due_at, now):
             return outcome(OperationStatus.SKIPPED, "reminder_stale", "reminder past its time")
         return outcome(OperationStatus.SUCCEEDED)
-    if operation.attempts > dispatch.retry.max_transient_attempts:
+    if operation.attempts_since_redrive > dispatch.retry.max_transient_attempts:
         return outcome(
             OperationStatus.DEAD, "attempts_exhausted", "claimed too often without an outcome"
         )
@@ -189,11 +189,11 @@ def _transfer_outcome(
     declined = result.outcome is TransferOutcome.DECLINED_RETRYABLE
     if result.outcome is TransferOutcome.UNAVAILABLE:
         # Claims count every attempt (crashes included): the bound that stops a loop.
-        if operation.attempts >= retry.max_transient_attempts:
+        if operation.attempts_since_redrive >= retry.max_transient_attempts:
             status = OperationStatus.DEAD
         else:
             status = OperationStatus.RETRY_WAIT
-            failures = operation.attempts - operation.declines
+            failures = operation.attempts_since_redrive - operation.declines
             retry_at = finished + retry.transient_delay(failures, dispatch.rng)
     elif declined:
         # Declines have their own bound, so gateway outages do not use it up.
@@ -354,8 +354,8 @@ def _materialise_next(
         next_index = next_indexes.get(schedule.id, state.next_index)
         following = outcome.operation.occurrence_index + 1
         if state.status in LIVE_STATUSES and next_index == following:
-            nominal = schedule.recurrence.occurrence(following)
-            after = schedule.recurrence.occurrence(following + 1)
+            nominal = plan.occurrence_date(schedule, following)
+            after = plan.occurrence_date(schedule, following + 1)
             next_index = following + 1 if after is not None else None
             next_indexes[schedule.id] = next_index
             if nominal is not None:

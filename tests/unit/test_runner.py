@@ -22,7 +22,7 @@ from scheduler.config import Settings
 from scheduler.domain.events import EventType, StoredEvent
 from scheduler.domain.money import Money
 from scheduler.domain.operation import OperationStatus
-from scheduler.ports import PaymentGateway, TransferRequest, TransferResult
+from scheduler.ports import PaymentGateway, StoredResponse, TransferRequest, TransferResult
 from scheduler.service.execute_claimed import TransactionMode
 from scheduler.service.verify_audit import verify_audit
 from tests.support import schedules
@@ -381,3 +381,21 @@ def test_a_failed_pass_leaves_the_operation_leased_for_the_lease(
     [row] = _operation_rows(runtime)
     assert (row.status, row.attempts) == ("claimed", 1)
     assert row.lease_expires_at == claimed_at + timedelta(minutes=5)
+
+
+def test_a_quiet_pass_purges_expired_idempotent_responses_and_keeps_live_ones(
+    runtime: bootstrap.Runtime, clock: SettableClock
+) -> None:
+    response = StoredResponse(request_hash="h", status_code=201, body="{}")
+    with runtime.unit_of_work() as uow:
+        for key, lifetime in (("expired", timedelta(hours=1)), ("live", timedelta(days=2))):
+            uow.idempotency.save("alice", key, response, at=CREATED_AT, until=CREATED_AT + lifetime)
+        uow.commit()
+    clock.advance_to(CREATED_AT + timedelta(days=1))
+
+    cycle = runner.run_cycle(runtime, NO_SLEEP, seal=False)
+
+    assert cycle.purged == 1
+    with runtime.engine.connect() as connection:
+        keys = connection.execute(sa.select(tables.api_idempotency.c.idempotency_key)).scalars()
+        assert list(keys) == ["live"]

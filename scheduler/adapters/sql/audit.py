@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Sequence
+from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
@@ -100,6 +101,38 @@ class SqlAuditRepository:
             sa.select(sa.func.count()).select_from(_record).where(_record.c.block_no.is_(None))
         )
         return int(count or 0)
+
+    def page(
+        self,
+        *,
+        subject_type: str | None,
+        subject_id: str | None,
+        customer_id: str | None,
+        action: str | None,
+        occurred_from: datetime | None,
+        occurred_before: datetime | None,
+        before_seq: int | None,
+        limit: int,
+    ) -> list[AuditRecord]:
+        """Records newest first (by seq, the order they were written in), filtered."""
+        c = _record.c
+        query = sa.select(_record)
+        for column, value in (
+            (c.subject_type, subject_type),
+            (c.subject_id, subject_id),
+            (c.customer_id, customer_id),
+            (c.action, action),
+        ):
+            if value is not None:
+                query = query.where(column == value)
+        if occurred_from is not None:
+            query = query.where(c.occurred_at >= occurred_from)
+        if occurred_before is not None:
+            query = query.where(c.occurred_at < occurred_before)
+        if before_seq is not None:
+            query = query.where(c.seq < before_seq)
+        rows = self._connection.execute(query.order_by(c.seq.desc()).limit(limit))
+        return [_to_record(row) for row in rows.mappings()]
 
 
 # The columns of audit_record and audit_block are named after the domain fields, so rows

@@ -1,7 +1,8 @@
 """Engines for the three supported databases, each set up the way the store needs it.
 
-* SQLite (the embedded default): WAL journal, foreign keys on, and every transaction
-  started with BEGIN IMMEDIATE so that a claim takes the write lock before it reads.
+* SQLite (the embedded default): WAL journal, foreign keys on, every transaction
+  started with BEGIN IMMEDIATE so that a claim takes the write lock before it reads, and
+  an exact comparison of amounts (`compare_amounts`) as an SQL function.
 * PostgreSQL through psycopg 3.
 * Azure SQL through pyodbc (ODBC Driver 18): no password in configuration; an Entra ID
   access token from azure-identity is put on each new connection.
@@ -10,6 +11,7 @@
 from __future__ import annotations
 
 import struct
+from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
@@ -21,6 +23,8 @@ if TYPE_CHECKING:
 SQL_COPT_SS_ACCESS_TOKEN = 1256
 AZURE_SQL_SCOPE = "https://database.windows.net/.default"
 SQLITE_BUSY_TIMEOUT_MS = 30_000
+#: Name of `compare_amounts` as an SQL function on every SQLite connection.
+SQLITE_COMPARE_AMOUNTS = "tsched_compare_amounts"
 
 
 def create_engine(url: str, *, credential: TokenCredential | None = None) -> sa.Engine:
@@ -53,12 +57,25 @@ def _sqlite_engine(url: sa.URL) -> sa.Engine:
             cursor.execute("PRAGMA journal_mode = WAL")
             cursor.execute("PRAGMA synchronous = FULL")
         cursor.close()
+        dbapi_connection.create_function(
+            SQLITE_COMPARE_AMOUNTS, 2, compare_amounts, deterministic=True
+        )
 
     @sa.event.listens_for(engine, "begin")
     def _begin_immediate(connection: sa.Connection) -> None:
         connection.exec_driver_sql("BEGIN IMMEDIATE")
 
     return engine
+
+
+def compare_amounts(left: str, right: str) -> int:
+    """-1, 0 or 1 as the amount `left` is less than, equal to or more than `right`.
+    SQLite keeps amounts as decimal text (`types.Amount`), whose text order is not their
+    numeric order ("9.99" > "10.00") and whose CAST goes through a binary float, so SQL
+    compares them through this function and `Decimal`."""
+    # Compared, not subtracted: a difference would be rounded to the context's precision.
+    first, second = Decimal(left), Decimal(right)
+    return (first > second) - (first < second)
 
 
 def access_token_injector(credential: TokenCredential) -> Any:

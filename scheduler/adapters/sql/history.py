@@ -1,15 +1,20 @@
-"""The execution history in SQL: one row per attempt."""
+"""The execution history in SQL: one row per attempt, read latest first a keyset page
+at a time, its amounts filtered exactly on every dialect (`_amount_compared`)."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import operator
+from collections.abc import Callable, Sequence
 from datetime import datetime
+from decimal import Decimal
 from typing import Any
 from uuid import UUID
 
 import sqlalchemy as sa
 
 from scheduler.adapters.sql import bulk, tables
+from scheduler.adapters.sql.engine import SQLITE_COMPARE_AMOUNTS
+from scheduler.adapters.sql.types import Amount
 from scheduler.domain.money import Money
 from scheduler.domain.operation import Outcome
 from scheduler.ports import HistoryEntry
@@ -60,19 +65,24 @@ class SqlHistoryRepository:
         outcome: str | None,
         finished_from: datetime | None,
         finished_before: datetime | None,
+        amount_min: Decimal | None,
+        amount_max: Decimal | None,
+        currency: str | None,
         after: tuple[datetime, int] | None,
         limit: int,
     ) -> list[HistoryEntry]:
         h = tables.execution_attempt.c
-        query = sa.select(tables.execution_attempt).where(h.customer_id == customer_id)
-        if schedule_id is not None:
-            query = query.where(h.schedule_id == schedule_id)
-        if outcome is not None:
-            query = query.where(h.outcome == outcome)
-        if finished_from is not None:
-            query = query.where(h.finished_at >= finished_from)
-        if finished_before is not None:
-            query = query.where(h.finished_at < finished_before)
+        query = self._matching(
+            sa.select(tables.execution_attempt),
+            customer_id,
+            schedule_id=schedule_id,
+            outcome=outcome,
+            finished_from=finished_from,
+            finished_before=finished_before,
+            amount_min=amount_min,
+            amount_max=amount_max,
+            currency=currency,
+        )
         if after is not None:
             # Spelled out: SQL Server has no row-value comparison.
             finished_at, entry_id = after
@@ -86,6 +96,77 @@ class SqlHistoryRepository:
             query.order_by(h.finished_at.desc(), h.id.desc()).limit(limit)
         )
         return [_entry(row) for row in rows]
+
+    def count_for_customer(
+        self,
+        customer_id: str,
+        *,
+        schedule_id: UUID | None,
+        outcome: str | None,
+        finished_from: datetime | None,
+        finished_before: datetime | None,
+        amount_min: Decimal | None,
+        amount_max: Decimal | None,
+        currency: str | None,
+        at_most: int,
+    ) -> int:
+        matching = self._matching(
+            sa.select(tables.execution_attempt.c.id),
+            customer_id,
+            schedule_id=schedule_id,
+            outcome=outcome,
+            finished_from=finished_from,
+            finished_before=finished_before,
+            amount_min=amount_min,
+            amount_max=amount_max,
+            currency=currency,
+        ).limit(at_most)
+        counted = sa.select(sa.func.count()).select_from(matching.subquery())
+        return int(self._connection.execute(counted).scalar_one())
+
+    def _matching(
+        self,
+        query: sa.Select[Any],
+        customer_id: str,
+        *,
+        schedule_id: UUID | None,
+        outcome: str | None,
+        finished_from: datetime | None,
+        finished_before: datetime | None,
+        amount_min: Decimal | None,
+        amount_max: Decimal | None,
+        currency: str | None,
+    ) -> sa.Select[Any]:
+        h = tables.execution_attempt.c
+        query = query.where(h.customer_id == customer_id)
+        if schedule_id is not None:
+            query = query.where(h.schedule_id == schedule_id)
+        if outcome is not None:
+            query = query.where(h.outcome == outcome)
+        if finished_from is not None:
+            query = query.where(h.finished_at >= finished_from)
+        if finished_before is not None:
+            query = query.where(h.finished_at < finished_before)
+        if amount_min is not None:
+            query = query.where(self._amount_compared(operator.ge, amount_min))
+        if amount_max is not None:
+            query = query.where(self._amount_compared(operator.le, amount_max))
+        if currency is not None:
+            query = query.where(h.currency == currency)
+        return query
+
+    def _amount_compared(
+        self, compare: Callable[[Any, Any], sa.ColumnElement[bool]], bound: Decimal
+    ) -> sa.ColumnElement[bool]:
+        """`compare(amount, bound)`, exactly. NUMERIC columns compare as they are; on
+        SQLite, where amounts are decimal text, through the `Decimal` comparison the
+        engine registers on each connection (`engine.compare_amounts`)."""
+        amount = tables.execution_attempt.c.amount
+        bound_amount = sa.literal(bound, Amount())
+        if self._connection.dialect.name != "sqlite":
+            return compare(amount, bound_amount)
+        exact = sa.Function(SQLITE_COMPARE_AMOUNTS, amount, bound_amount, type_=sa.Integer())
+        return compare(exact, 0)
 
 
 def _entry(row: Any) -> HistoryEntry:

@@ -13,9 +13,13 @@ import sqlalchemy as sa
 from scheduler.adapters.sql import bulk, statements, tables
 from scheduler.domain.money import Money
 from scheduler.domain.operation import Operation, OperationKind, OperationStatus, Outcome
+from scheduler.ports import Occurrences
 
 _t = tables.operation
 _OPEN = (OperationStatus.PENDING.value, OperationStatus.RETRY_WAIT.value)
+_STOPPED = {OperationStatus.FAILED, OperationStatus.DEAD}
+#: An execution in these states that was never attempted has not started.
+_NOT_STARTED = (OperationStatus.PENDING.value, OperationStatus.CANCELLED.value)
 
 
 class SqlOperationRepository:
@@ -69,7 +73,32 @@ class SqlOperationRepository:
         return held
 
     def cancel_open(self, schedule_id: UUID, at: datetime) -> list[Operation]:
-        condition = sa.and_(_t.c.schedule_id == schedule_id, _t.c.status.in_(_OPEN))
+        return self._cancel(sa.and_(_t.c.schedule_id == schedule_id, _t.c.status.in_(_OPEN)), at)
+
+    def cancel_not_started(self, schedule_id: UUID, at: datetime) -> list[Operation]:
+        return self._cancel(
+            sa.and_(
+                _t.c.schedule_id == schedule_id,
+                _t.c.status == OperationStatus.PENDING.value,
+                _t.c.attempts == 0,
+            ),
+            at,
+        )
+
+    def occurrences_so_far(self, schedule_id: UUID) -> Occurrences:
+        started = sa.and_(
+            _t.c.kind == OperationKind.EXECUTION.value,
+            sa.or_(_t.c.attempts > 0, _t.c.status.not_in(_NOT_STARTED)),
+        )
+        row = self._connection.execute(
+            sa.select(
+                sa.func.max(_t.c.occurrence_index).label("highest_index"),
+                sa.func.max(sa.case((started, _t.c.nominal_date))).label("latest_started"),
+            ).where(_t.c.schedule_id == schedule_id)
+        ).one()
+        return Occurrences(highest_index=row.highest_index, latest_started=row.latest_started)
+
+    def _cancel(self, condition: sa.ColumnElement[bool], at: datetime) -> list[Operation]:
         rows = self._connection.execute(sa.select(_t).where(condition)).all()
         if rows:
             self._connection.execute(
@@ -111,6 +140,64 @@ class SqlOperationRepository:
             )
             found.update(row.schedule_id for row in rows)
         return found
+
+    def get(self, operation_id: UUID) -> Operation | None:
+        row = self._connection.execute(sa.select(_t).where(_t.c.id == operation_id)).first()
+        return None if row is None else _operation(row)
+
+    def lock(self, operation_id: UUID) -> Operation | None:
+        query: sa.Select[Any] = sa.select(_t).where(_t.c.id == operation_id)
+        row = self._connection.execute(statements.lock_rows(query, _t)).first()
+        return None if row is None else _operation(row)
+
+    def redrive(self, operation_id: UUID, at: datetime) -> None:
+        result = self._connection.execute(
+            _t.update()
+            .where(_t.c.id == operation_id)
+            .values(
+                status=OperationStatus.PENDING.value,
+                available_at=at,
+                lease_owner=None,
+                lease_expires_at=None,
+                declines=0,
+                attempts_before_redrive=_t.c.attempts,
+                updated_at=at,
+            )
+        )
+        if result.rowcount != 1:
+            raise RuntimeError(f"re-driving {operation_id} changed {result.rowcount} rows")
+
+    def page_by_status(
+        self,
+        *,
+        statuses: Sequence[OperationStatus],
+        customer_id: str | None,
+        schedule_id: UUID | None,
+        after: tuple[datetime, UUID] | None,
+        limit: int,
+    ) -> list[tuple[Operation, datetime]]:
+        if not set(statuses) <= _STOPPED:
+            raise ValueError("only failed and dead operations are listed by status")
+        # The index's own predicate, literally, so every dialect can use the partial index.
+        query = sa.select(_t).where(
+            sa.text(tables.STOPPED), _t.c.status.in_([status.value for status in statuses])
+        )
+        if customer_id is not None:
+            query = query.where(_t.c.customer_id == customer_id)
+        if schedule_id is not None:
+            query = query.where(_t.c.schedule_id == schedule_id)
+        if after is not None:
+            # Spelled out (SQL Server has no row-value comparison), with the bound on
+            # updated_at alone first, so that an index on it can start the scan there.
+            updated_at, operation_id = after
+            query = query.where(
+                _t.c.updated_at <= updated_at,
+                sa.or_(_t.c.updated_at < updated_at, _t.c.id < operation_id),
+            )
+        rows = self._connection.execute(
+            query.order_by(_t.c.updated_at.desc(), _t.c.id.desc()).limit(limit)
+        )
+        return [(_operation(row), row.updated_at) for row in rows]
 
 
 #: Store one outcome (executemany); the guards repeat what `_held_by` checked under lock.
@@ -166,6 +253,7 @@ def _row(operation: Operation, at: datetime) -> dict[str, Any]:
         "available_at": operation.due_at,
         "attempts": operation.attempts,
         "declines": operation.declines,
+        "attempts_before_redrive": operation.attempts_before_redrive,
         "lease_owner": None,
         "lease_expires_at": None,
         "debit_account": operation.debit_account,
@@ -192,6 +280,7 @@ def _operation(row: sa.Row[Any]) -> Operation:
         status=OperationStatus(row.status),
         attempts=row.attempts,
         declines=row.declines,
+        attempts_before_redrive=row.attempts_before_redrive,
         debit_account=row.debit_account,
         credit_account=row.credit_account,
         amount=Money.of(row.amount, row.currency),

@@ -37,21 +37,21 @@ class SqlScheduleRepository:
                 customer_id=schedule.customer_id,
                 kind=schedule.kind.value,
                 status=schedule.status.value,
-                purpose=schedule.purpose.value,
                 debit_account=schedule.debit_account,
                 credit_account=schedule.credit_account,
-                amount=schedule.amount.amount,
-                currency=schedule.amount.currency.code,
-                time_zone=schedule.recurrence.time_zone,
-                definition=stored.definition,
-                definition_version=DEFINITION_VERSION,
-                next_index=stored.next_index,
                 channel=stored.channel,
                 created_at=schedule.created_at,
-                updated_at=at,
-                version=schedule.version,
+                **_terms(stored, at),
             )
         )
+
+    def amend(self, stored: StoredSchedule, *, expected_version: int, at: datetime) -> bool:
+        result = self._connection.execute(
+            _t.update()
+            .where(_t.c.id == stored.schedule.id, _t.c.version == expected_version)
+            .values(**_terms(stored, at))
+        )
+        return _exactly_one(result.rowcount)
 
     def get_many(self, schedule_ids: Sequence[UUID]) -> dict[UUID, StoredSchedule]:
         found: dict[UUID, StoredSchedule] = {}
@@ -134,6 +134,23 @@ class SqlScheduleRepository:
             )
 
 
+def _terms(stored: StoredSchedule, at: datetime) -> dict[str, Any]:
+    """The columns an amendment may change."""
+    schedule = stored.schedule
+    return {
+        "purpose": schedule.purpose.value,
+        "amount": schedule.amount.amount,
+        "currency": schedule.amount.currency.code,
+        "time_zone": schedule.recurrence.time_zone,
+        "definition": stored.definition,
+        "definition_version": DEFINITION_VERSION,
+        "first_index": schedule.first_index,
+        "next_index": stored.next_index,
+        "updated_at": at,
+        "version": schedule.version,
+    }
+
+
 def _select_stored() -> sa.Select[Any]:
     return sa.select(
         _t.c.id,
@@ -142,6 +159,7 @@ def _select_stored() -> sa.Select[Any]:
         _t.c.version,
         _t.c.created_at,
         _t.c.definition,
+        _t.c.first_index,
         _t.c.next_index,
         _t.c.channel,
     )
@@ -151,7 +169,10 @@ def _stored(row: Any) -> tuple[UUID, StoredSchedule]:
     schedule = _parsed(row.id, row.version, row.customer_id, row.created_at, row.definition)
     return row.id, StoredSchedule(
         schedule=dataclasses.replace(
-            schedule, status=ScheduleStatus(row.status), version=row.version
+            schedule,
+            status=ScheduleStatus(row.status),
+            version=row.version,
+            first_index=row.first_index,
         ),
         next_index=row.next_index,
         channel=row.channel,

@@ -22,6 +22,8 @@ metadata = sa.MetaData(
 
 #: Operation states a worker may claim from; the claim index covers exactly these.
 CLAIMABLE_STATUSES = ("pending", "retry_wait", "claimed")
+#: Where operations stop for operations staff; the stopped index covers exactly these.
+STOPPED = "status IN ('failed', 'dead')"
 
 schedule = sa.Table(
     "schedule",
@@ -41,6 +43,8 @@ schedule = sa.Table(
     sa.Column("definition_version", sa.Integer, nullable=False),
     #: Index of the next occurrence to materialise; NULL once the sequence has ended.
     sa.Column("next_index", sa.Integer, nullable=True),
+    #: Occurrence number of the recurrence's first date (Schedule.first_index).
+    sa.Column("first_index", sa.Integer, server_default=sa.text("0"), nullable=False),
     sa.Column("channel", sa.String(32), nullable=False),
     sa.Column("created_at", UtcDateTime, nullable=False),
     sa.Column("updated_at", UtcDateTime, nullable=False),
@@ -68,6 +72,8 @@ operation = sa.Table(
     sa.Column("attempts", sa.Integer, nullable=False),
     #: Business declines so far (insufficient funds): bounded apart from claims.
     sa.Column("declines", sa.Integer, nullable=False),
+    #: Attempts made before the last re-drive (Operation.attempts_before_redrive).
+    sa.Column("attempts_before_redrive", sa.Integer, server_default=sa.text("0"), nullable=False),
     sa.Column("lease_owner", sa.String(64), nullable=True),
     sa.Column("lease_expires_at", UtcDateTime, nullable=True),
     sa.Column("debit_account", sa.String(34), nullable=False),
@@ -86,6 +92,15 @@ operation = sa.Table(
         postgresql_where=sa.text("status IN ('pending', 'retry_wait', 'claimed')"),
         sqlite_where=sa.text("status IN ('pending', 'retry_wait', 'claimed')"),
         mssql_where=sa.text("status IN ('pending', 'retry_wait', 'claimed')"),
+    ),
+    # Operations staff list stopped operations latest first; few rows, rarely written.
+    sa.Index(
+        "ix_operation_stopped",
+        "updated_at",
+        "id",
+        postgresql_where=sa.text(STOPPED),
+        sqlite_where=sa.text(STOPPED),
+        mssql_where=sa.text(STOPPED),
     ),
     sa.Index(None, "customer_id", "status"),
 )

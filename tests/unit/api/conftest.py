@@ -4,37 +4,25 @@ development signer, a client of the app that trusts it, and request headers."""
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
 
 from scheduler import bootstrap
-from scheduler.adapters.sql import migrate
 from scheduler.api.app import create_app
 from scheduler.api.auth import DevelopmentSigner, Role
-from scheduler.config import Settings
-from scheduler.domain.money import Money
-from tests.support.clock import SettableClock
+from tests.support import api
 
-NOW = datetime(2027, 1, 1, 12, 0, tzinfo=UTC)
-#: Alice holds GB-DEBIT-1 (MORTGAGE's debit account), Bob this one; both hold 500.00.
-BOBS_ACCOUNT = "GB-DEBIT-B"
+NOW = api.NOW
+BOBS_ACCOUNT = api.BOBS_ACCOUNT
 #: Makes request headers: a customer's bearer token, and an Idempotency-Key if given.
 Headers = Callable[..., dict[str, str]]
 
 
 @pytest.fixture
 def runtime(tmp_path: Path) -> Iterator[bootstrap.Runtime]:
-    settings = Settings(database_url=f"sqlite:///{tmp_path / 'api.sqlite3'}")
-    runtime = bootstrap.build(settings, clock=SettableClock(NOW), worker="api-test")
-    migrate.upgrade(runtime.engine)
-    ledger = runtime.ledger
-    assert ledger is not None
-    ledger.open_account("GB-DEBIT-1", "alice", "GBP", opening_balance=Money.of("500.00", "GBP"))
-    ledger.open_account(BOBS_ACCOUNT, "bob", "GBP", opening_balance=Money.of("500.00", "GBP"))
-    ledger.open_account("GB-CREDIT-1", "bank", "GBP")
+    runtime = api.migrated_runtime(tmp_path)
     yield runtime
     runtime.close()
 

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
@@ -11,14 +13,10 @@ from fastapi.testclient import TestClient
 from scheduler import bootstrap
 from scheduler.api import auth
 from scheduler.api.app import create_app
+from scheduler.api.problems import Problem
 from scheduler.config import Settings
 from tests.support.schedules import MORTGAGE
-
-
-@pytest.fixture
-def client(runtime: bootstrap.Runtime) -> Iterator[TestClient]:
-    with TestClient(create_app(runtime)) as client:
-        yield client
+from tests.unit.api.conftest import Headers
 
 
 def test_liveness_answers_ok(client: TestClient) -> None:
@@ -52,8 +50,10 @@ def test_readiness_is_a_503_problem_when_the_store_does_not_answer(tmp_path: Pat
     }
 
 
-def test_preview_lists_the_next_executions_on_business_days(client: TestClient) -> None:
-    response = client.post("/v1/schedules/preview?count=3", json=MORTGAGE)
+def test_preview_lists_the_next_executions_on_business_days(
+    client: TestClient, headers: Headers
+) -> None:
+    response = client.post("/v1/schedules/preview?count=3", json=MORTGAGE, headers=headers())
 
     assert response.status_code == 200
     assert [
@@ -67,18 +67,22 @@ def test_preview_lists_the_next_executions_on_business_days(client: TestClient) 
     ]
 
 
-def test_preview_stores_nothing(client: TestClient, runtime: bootstrap.Runtime) -> None:
-    client.post("/v1/schedules/preview", json=MORTGAGE)
+def test_preview_stores_nothing(
+    client: TestClient, headers: Headers, runtime: bootstrap.Runtime
+) -> None:
+    client.post("/v1/schedules/preview", json=MORTGAGE, headers=headers())
 
     with runtime.unit_of_work() as uow:
         assert uow.outbox.after(0, 10) == []
 
 
-def test_a_malformed_document_is_a_422_problem_naming_each_field(client: TestClient) -> None:
+def test_a_malformed_document_is_a_422_problem_naming_each_field(
+    client: TestClient, headers: Headers
+) -> None:
     document = {key: value for key, value in MORTGAGE.items() if key != "start_date"}
     document["kind"] = "lottery_ticket"
 
-    response = client.post("/v1/schedules/preview", json=document)
+    response = client.post("/v1/schedules/preview", json=document, headers=headers())
 
     assert response.status_code == 422
     assert response.headers["content-type"] == "application/problem+json"
@@ -89,11 +93,11 @@ def test_a_malformed_document_is_a_422_problem_naming_each_field(client: TestCli
 
 
 def test_an_amount_finer_than_its_currency_is_a_422_problem_on_that_field(
-    client: TestClient,
+    client: TestClient, headers: Headers
 ) -> None:
     document = MORTGAGE | {"amount": {"value": "12.345", "currency": "GBP"}}
 
-    response = client.post("/v1/schedules/preview", json=document)
+    response = client.post("/v1/schedules/preview", json=document, headers=headers())
 
     assert response.status_code == 422
     body = response.json()
@@ -104,17 +108,19 @@ def test_an_amount_finer_than_its_currency_is_a_422_problem_on_that_field(
     ]
 
 
-def test_a_one_time_transfer_in_the_past_previews_no_execution(client: TestClient) -> None:
+def test_a_one_time_transfer_in_the_past_previews_no_execution(
+    client: TestClient, headers: Headers
+) -> None:
     document = {key: value for key, value in MORTGAGE.items() if key != "recurrence"}
     document |= {"kind": "one_time_transfer", "start_date": "2026-06-01"}
 
-    response = client.post("/v1/schedules/preview", json=document)
+    response = client.post("/v1/schedules/preview", json=document, headers=headers())
 
     assert (response.status_code, response.json()) == (200, [])
 
 
-def test_a_count_out_of_range_is_a_422_problem(client: TestClient) -> None:
-    response = client.post("/v1/schedules/preview?count=0", json=MORTGAGE)
+def test_a_count_out_of_range_is_a_422_problem(client: TestClient, headers: Headers) -> None:
+    response = client.post("/v1/schedules/preview?count=0", json=MORTGAGE, headers=headers())
 
     assert response.status_code == 422
     assert [error["field"] for error in response.json()["errors"]] == ["count"]
@@ -132,6 +138,74 @@ def test_the_openapi_document_describes_the_routes(client: TestClient) -> None:
     paths = client.get("/v1/openapi.json").json()["paths"]
 
     assert {"/v1/health/live", "/v1/health/ready", "/v1/schedules/preview"} <= set(paths)
+
+
+def _operations(document: dict[str, Any]) -> Iterator[tuple[str, dict[str, Any]]]:
+    for path, item in document["paths"].items():
+        for method, operation in item.items():
+            yield f"{method.upper()} {path}", operation
+
+
+def test_every_error_the_document_declares_is_a_problem(client: TestClient) -> None:
+    document = client.get("/v1/openapi.json").json()
+
+    problem = {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}
+    errors = {
+        (name, status): response["content"]
+        for name, operation in _operations(document)
+        for status, response in operation["responses"].items()
+        if int(status) >= 400
+    }
+    assert errors
+    assert all(content == problem for content in errors.values())
+    assert "HTTPValidationError" not in document["components"]["schemas"]
+
+
+def test_the_document_says_which_operations_need_a_bearer_token(client: TestClient) -> None:
+    document = client.get("/v1/openapi.json").json()
+    operations = dict(_operations(document))
+
+    assert document["security"] == [{"bearer": []}]
+    public = {name for name, operation in operations.items() if operation.get("security") == []}
+    assert public == {"GET /v1/health/live", "GET /v1/health/ready"}
+    for name in operations.keys() - public:
+        responses = operations[name]["responses"]
+        assert {"401", "403", "503"} <= responses.keys(), name
+        assert responses["401"]["headers"]["WWW-Authenticate"]["required"], name
+    assert not any("401" in operations[name]["responses"] for name in public)
+
+
+def test_the_document_declares_the_preconditions_of_a_change(client: TestClient) -> None:
+    responses = client.get("/v1/openapi.json").json()["paths"]["/v1/schedules/{schedule_id}"]
+
+    assert {"404", "409", "412", "422", "428"} <= responses["patch"]["responses"].keys()
+    assert {"404", "422"} <= responses["get"]["responses"].keys()
+    assert "412" not in responses["get"]["responses"]
+
+
+def test_the_downloads_declare_their_media_types(client: TestClient) -> None:
+    paths = client.get("/v1/openapi.json").json()["paths"]
+
+    assert paths["/v1/history/export.csv"]["get"]["responses"]["200"]["content"].keys() == {
+        "text/csv"
+    }
+    assert paths["/v1/history/export.pdf"]["get"]["responses"]["200"]["content"].keys() == {
+        "application/pdf"
+    }
+
+
+def test_a_problem_sent_is_one_the_document_describes(client: TestClient, headers: Headers) -> None:
+    response = client.post("/v1/schedules/preview?count=0", json=MORTGAGE, headers=headers())
+
+    sent = response.json()
+    assert Problem.model_validate(sent).model_dump(mode="json", exclude_none=True) == sent
+
+
+def test_asking_twice_gives_the_same_document(runtime: bootstrap.Runtime) -> None:
+    app = create_app(runtime)
+    first = copy.deepcopy(app.openapi())
+
+    assert app.openapi() == first
 
 
 @pytest.mark.parametrize(

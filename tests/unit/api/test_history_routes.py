@@ -1,15 +1,20 @@
 """The execution history over HTTP: a customer's attempts only, latest first, with
-filters, masked accounts and failure reasons with what to do."""
+filters (amounts compared exactly), masked accounts and failure reasons with what to do."""
 
 from __future__ import annotations
 
 from datetime import timedelta
+from decimal import Decimal
 from typing import Any
 
 import pytest
+import sqlalchemy as sa
 from fastapi.testclient import TestClient
 
+from bench.export_memory import seed_attempts
 from scheduler import bootstrap, runner
+from scheduler.adapters.sql.history import SqlHistoryRepository
+from scheduler.domain.money import Money
 from tests.support.clock import SettableClock
 from tests.support.schedules import one_time_transfer
 from tests.unit.api.conftest import BOBS_ACCOUNT, NOW, Headers
@@ -111,3 +116,129 @@ def test_a_time_range_selects_attempts_finished_in_it(
     ).json()["items"]
 
     assert (len(before), len(after)) == (0, 2)
+
+
+#: Alice's seeded attempts, as (amount, currency): amounts whose text order is not their
+#: numeric order ("9.99" > "10.00" > "1000.00"), one in another currency.
+SEEDED = (
+    ("9.99", "GBP"),
+    ("10.00", "GBP"),
+    ("100.10", "GBP"),
+    ("250.00", "GBP"),
+    ("1000.00", "GBP"),
+    ("100.10", "EUR"),
+)
+
+
+@pytest.fixture
+def amounts(runtime: bootstrap.Runtime) -> None:
+    """Alice's attempts at the SEEDED amounts, and one of Bob's at 100.10 GBP."""
+    seed_attempts(
+        runtime.engine,
+        "alice",
+        [Money.of(value, code) for value, code in SEEDED],
+        first_finished_at=NOW,
+    )
+    seed_attempts(runtime.engine, "bob", [Money.of("100.10", "GBP")], first_finished_at=NOW)
+
+
+@pytest.mark.parametrize(
+    ("params", "expected"),
+    [
+        ({"amount_min": "10.00"}, SEEDED[1:]),
+        ({"amount_min": "10"}, SEEDED[1:]),
+        ({"amount_max": "9.99"}, SEEDED[:1]),
+        ({"amount_min": "9.99", "amount_max": "10.00"}, SEEDED[:2]),
+        ({"amount_min": "100.1", "amount_max": "100.1"}, (SEEDED[2], SEEDED[5])),
+        ({"amount_min": "100.10", "amount_max": "100.1", "currency": "GBP"}, (SEEDED[2],)),
+        ({"amount_min": "250.00", "amount_max": "1000"}, SEEDED[3:5]),
+        ({"amount_min": "10.001", "amount_max": "999.999"}, SEEDED[2:4] + SEEDED[5:]),
+        ({"currency": "EUR"}, SEEDED[5:]),
+        ({"amount_max": "0"}, ()),
+    ],
+)
+def test_an_amount_range_selects_exactly_with_both_bounds_included(
+    client: TestClient,
+    headers: Headers,
+    amounts: None,
+    params: dict[str, str],
+    expected: tuple[tuple[str, str], ...],
+) -> None:
+    items = client.get("/v1/history", params=params, headers=headers()).json()["items"]
+
+    assert sorted(
+        (item["amount"]["value"], item["amount"]["currency"]) for item in items
+    ) == sorted(expected)
+
+
+@pytest.mark.parametrize(
+    ("params", "field"),
+    [
+        ({"amount_min": "ten"}, "amount_min"),
+        ({"amount_min": "1e3"}, "amount_min"),
+        ({"amount_min": "0x10"}, "amount_min"),
+        ({"amount_max": "12."}, "amount_max"),
+        ({"amount_max": "-1.00"}, "amount_max"),
+        ({"amount_min": "10.01", "amount_max": "10.00"}, "amount_min"),
+        ({"amount_min": "1" * 33}, "amount_min"),
+        ({"currency": "gbp"}, "currency"),
+    ],
+)
+def test_an_invalid_amount_range_is_a_422_problem_naming_the_parameter(
+    client: TestClient, headers: Headers, params: dict[str, str], field: str
+) -> None:
+    response = client.get("/v1/history", params=params, headers=headers())
+
+    assert response.status_code == 422
+    assert response.headers["content-type"] == "application/problem+json"
+    assert [error["field"] for error in response.json()["errors"]] == [field]
+
+
+@pytest.mark.parametrize(
+    ("url", "where"),
+    [
+        (
+            "mssql+pyodbc://",
+            "execution_attempt.customer_id = :customer_id_1"
+            " AND execution_attempt.amount >= :param_2"
+            " AND execution_attempt.amount <= :param_3",
+        ),
+        (
+            "postgresql+psycopg://",
+            "execution_attempt.customer_id = %(customer_id_1)s::VARCHAR"
+            " AND execution_attempt.amount >= %(param_1)s"
+            " AND execution_attempt.amount <= %(param_2)s",
+        ),
+        (
+            "sqlite://",
+            "execution_attempt.customer_id = ?"
+            " AND tsched_compare_amounts(execution_attempt.amount, ?) >= ?"
+            " AND tsched_compare_amounts(execution_attempt.amount, ?) <= ?",
+        ),
+    ],
+)
+def test_only_sqlite_compares_amounts_through_the_decimal_function(url: str, where: str) -> None:
+    """Compiled, not run: SQL Server cannot run here."""
+    statements: list[Any] = []
+
+    def execute(statement: Any, *_args: Any, **_kwargs: Any) -> list[Any]:
+        statements.append(statement)
+        return []
+
+    engine = sa.create_mock_engine(url, execute)
+
+    SqlHistoryRepository(engine).page_for_customer(  # type: ignore[arg-type]
+        "alice",
+        schedule_id=None,
+        outcome=None,
+        finished_from=None,
+        finished_before=None,
+        amount_min=Decimal("9.99"),
+        amount_max=Decimal("100.1"),
+        currency=None,
+        after=None,
+        limit=10,
+    )
+
+    compiled = " ".join(str(statements[0].compile(dialect=engine.dialect)).split())
+    assert compiled.split(" WHERE ")[1].split(" ORDER BY ")[0] == where

@@ -7,10 +7,9 @@ Europe/London (UTC in winter) from Tue 5 January; a "P1D" reminder is due the da
 
 from __future__ import annotations
 
-import random
 import uuid
 from collections.abc import Callable, Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -22,31 +21,37 @@ from scheduler.adapters.sql.outbox import SqlOutboxRepository
 from scheduler.adapters.sql.unit_of_work import SqlUnitOfWork
 from scheduler.domain import errors
 from scheduler.domain.money import Money
-from scheduler.domain.operation import Operation, OperationKind, OperationStatus
-from scheduler.ports import PaymentGateway, TransferOutcome, TransferRequest, TransferResult
+from scheduler.domain.operation import OperationKind, OperationStatus
+from scheduler.ports import TransferOutcome, TransferRequest, TransferResult
 from scheduler.service.change_schedule_status import (
     ChangeScheduleStatus,
     ScheduleAction,
     StatusChanged,
     change_schedule_status,
 )
-from scheduler.service.claim_due import claim_due
 from scheduler.service.execute_claimed import (
-    Dispatch,
-    ExecutionReport,
     TransactionMode,
-    execute_claimed,
 )
 from tests.support import schedules
 from tests.support.clock import SettableClock
+from tests.support.engine_steps import (
+    WORKER,
+    claim,
+    execute,
+    operation_ids,
+    operation_rows,
+    outbox_event_types,
+    outbox_events,
+    run_due,
+    schedule_audit,
+    schedule_row,
+    snapshot,
+)
 
 DEBIT = "GB-DEBIT-1"
 CREDIT = "GB-CREDIT-1"
 OPENING = Money.of("3000.00", "GBP")
-WORKER = "worker-1"
 
-#: A row of any shape, as a query returns it.
-AnyRow = sa.Row[*tuple[Any, ...]]
 
 EXECUTION = OperationKind.EXECUTION.value
 REMINDER = OperationKind.REMINDER.value
@@ -122,123 +127,6 @@ def _change(
     )
 
 
-def _claim(engine: sa.Engine, clock: SettableClock) -> list[Operation]:
-    return claim_due(
-        uow=SqlUnitOfWork(engine),
-        clock=clock,
-        worker=WORKER,
-        limit=100,
-        lease=timedelta(seconds=60),
-    )
-
-
-def _execute(
-    engine: sa.Engine,
-    clock: SettableClock,
-    gateway: PaymentGateway,
-    claimed: Sequence[Operation],
-    mode: TransactionMode = TransactionMode.BATCH,
-) -> ExecutionReport:
-    dispatch = Dispatch(
-        uow_factory=lambda: SqlUnitOfWork(engine),
-        gateway=gateway,
-        clock=clock,
-        worker=WORKER,
-        mode=mode,
-        rng=random.Random(7),  # noqa: S311 - retry jitter, not security
-    )
-    return execute_claimed(claimed, dispatch)
-
-
-def _run_due(
-    engine: sa.Engine,
-    clock: SettableClock,
-    gateway: PaymentGateway,
-    at: datetime,
-    mode: TransactionMode = TransactionMode.BATCH,
-) -> tuple[list[Operation], ExecutionReport]:
-    """Move the clock to `at`, claim whatever is due and execute it."""
-    clock.advance_to(at)
-    claimed = _claim(engine, clock)
-    return claimed, _execute(engine, clock, gateway, claimed, mode)
-
-
-def _schedule_row(engine: sa.Engine, schedule_id: uuid.UUID) -> AnyRow:
-    s = tables.schedule
-    with engine.connect() as connection:
-        return connection.execute(
-            sa.select(s.c.status, s.c.version, s.c.next_index).where(s.c.id == schedule_id)
-        ).one()
-
-
-def _operations(engine: sa.Engine, schedule_id: uuid.UUID) -> list[tuple[int, str, str]]:
-    """(occurrence index, kind, status) of every operation of the schedule, in order."""
-    o = tables.operation
-    with engine.connect() as connection:
-        rows = connection.execute(
-            sa.select(o.c.occurrence_index, o.c.kind, o.c.status)
-            .where(o.c.schedule_id == schedule_id)
-            .order_by(o.c.occurrence_index, o.c.kind)
-        ).all()
-    return [(row.occurrence_index, row.kind, row.status) for row in rows]
-
-
-def _operation_ids(engine: sa.Engine, schedule_id: uuid.UUID) -> dict[tuple[int, str], uuid.UUID]:
-    o = tables.operation
-    with engine.connect() as connection:
-        rows = connection.execute(
-            sa.select(o.c.id, o.c.occurrence_index, o.c.kind).where(o.c.schedule_id == schedule_id)
-        ).all()
-    return {(row.occurrence_index, row.kind): row.id for row in rows}
-
-
-def _schedule_audit(engine: sa.Engine, schedule_id: uuid.UUID) -> list[AnyRow]:
-    """The audit records about the schedule itself, oldest first."""
-    a = tables.audit_record
-    with engine.connect() as connection:
-        return list(
-            connection.execute(
-                sa.select(a.c.action, a.c.actor, a.c.details, a.c.occurred_at, a.c.correlation_id)
-                .where(a.c.subject_type == "schedule", a.c.subject_id == str(schedule_id))
-                .order_by(a.c.seq)
-            ).all()
-        )
-
-
-def _events(engine: sa.Engine, schedule_id: uuid.UUID) -> list[AnyRow]:
-    """The schedule's outbox events, oldest first."""
-    e = tables.outbox
-    with engine.connect() as connection:
-        return list(
-            connection.execute(
-                sa.select(e.c.event_type, e.c.payload, e.c.occurred_at)
-                .where(e.c.schedule_id == schedule_id)
-                .order_by(e.c.id)
-            ).all()
-        )
-
-
-def _event_types(engine: sa.Engine, schedule_id: uuid.UUID) -> list[str]:
-    return [row.event_type for row in _events(engine, schedule_id)]
-
-
-def _snapshot(engine: sa.Engine) -> dict[str, list[tuple[Any, ...]]]:
-    """Every row a status change or an execution could touch, for before/after checks."""
-    ordered = {
-        tables.schedule: tables.schedule.c.id,
-        tables.operation: tables.operation.c.id,
-        tables.audit_record: tables.audit_record.c.seq,
-        tables.outbox: tables.outbox.c.id,
-        tables.execution_attempt: tables.execution_attempt.c.id,
-        tables.ledger_entry: tables.ledger_entry.c.id,
-    }
-    with engine.connect() as connection:
-        return {
-            table.name: [tuple(row) for row in connection.execute(sa.select(table).order_by(key))]
-            for table, key in ordered.items()
-        }
-
-
 class _GatewayWithHook:
     """The ledger, calling `before` first: lets a test act while a worker is between
     reading the schedule and recording the outcome, i.e. while the transfer is in flight."""
@@ -287,10 +175,10 @@ def test_pausing_makes_the_schedule_paused_one_version_later_with_an_audit_recor
     assert result.stored.schedule.version == 2
     assert result.cancelled == []
     assert result.in_flight == []
-    row = _schedule_row(engine, schedule_id)
+    row = schedule_row(engine, schedule_id)
     assert (row.status, row.version) == ("paused", 2)
 
-    audit = _schedule_audit(engine, schedule_id)
+    audit = schedule_audit(engine, schedule_id)
     assert [record.action for record in audit] == ["schedule.created", "schedule.paused"]
     paused = audit[-1]
     assert paused.actor == "customer:alice"
@@ -301,7 +189,7 @@ def test_pausing_makes_the_schedule_paused_one_version_later_with_an_audit_recor
     assert paused.details["reason"] == "on holiday"
     assert paused.details["cancelled_operations"] == []
 
-    events = _events(engine, schedule_id)
+    events = outbox_events(engine, schedule_id)
     assert [event.event_type for event in events] == [
         "com.tsched.schedule.created.v1",
         "com.tsched.schedule.paused.v1",
@@ -316,7 +204,7 @@ def test_a_pause_whose_event_cannot_be_written_leaves_no_trace(
 ) -> None:
     """Status, audit record and event are one commit: if the last fails, none is kept."""
     schedule_id = schedules.create(engine, clock, _weekly(count=3))
-    before = _snapshot(engine)
+    before = snapshot(engine)
 
     def refuse(self: SqlOutboxRepository, events: object) -> None:
         raise RuntimeError("outbox unavailable")
@@ -325,19 +213,19 @@ def test_a_pause_whose_event_cannot_be_written_leaves_no_trace(
     with pytest.raises(RuntimeError, match="outbox unavailable"):
         _change(engine, clock, schedule_id, ScheduleAction.PAUSE)
 
-    assert _snapshot(engine) == before
+    assert snapshot(engine) == before
 
 
 def test_pausing_leaves_pending_operations_untouched(
     engine: sa.Engine, clock: SettableClock, ledger: Ledger
 ) -> None:
     schedule_id = schedules.create(engine, clock, _weekly(count=3))
-    before = _snapshot(engine)["operation"]
+    before = snapshot(engine)["operation"]
 
     _change(engine, clock, schedule_id, ScheduleAction.PAUSE)
 
-    assert _snapshot(engine)["operation"] == before
-    assert _operations(engine, schedule_id) == [
+    assert snapshot(engine)["operation"] == before
+    assert operation_rows(engine, schedule_id) == [
         (0, EXECUTION, "pending"),
         (0, REMINDER, "pending"),
     ]
@@ -349,11 +237,11 @@ def test_operations_falling_due_while_paused_are_skipped_without_moving_money(
     schedule_id = schedules.create(engine, clock, _weekly(count=3))
     _change(engine, clock, schedule_id, ScheduleAction.PAUSE)
 
-    claimed, report = _run_due(engine, clock, ledger, _jan(4))
+    claimed, report = run_due(engine, clock, ledger, _jan(4))
     assert [op.kind for op in claimed] == [OperationKind.REMINDER]
     assert report.recorded == {OperationStatus.SKIPPED: 1}
 
-    claimed, report = _run_due(engine, clock, ledger, _jan(5))
+    claimed, report = run_due(engine, clock, ledger, _jan(5))
     assert [op.kind for op in claimed] == [OperationKind.EXECUTION]
     assert report.recorded == {OperationStatus.SKIPPED: 1}
 
@@ -370,7 +258,7 @@ def test_operations_falling_due_while_paused_are_skipped_without_moving_money(
             .all()
         )
     assert codes == ["schedule_paused", "schedule_paused"]
-    assert _event_types(engine, schedule_id)[-2:] == [
+    assert outbox_event_types(engine, schedule_id)[-2:] == [
         "com.tsched.operation.skipped.v1",
         "com.tsched.operation.skipped.v1",
     ]
@@ -381,16 +269,16 @@ def test_an_execution_skipped_while_paused_still_materialises_the_next_occurrenc
 ) -> None:
     schedule_id = schedules.create(engine, clock, _weekly(count=3))
     _change(engine, clock, schedule_id, ScheduleAction.PAUSE)
-    _run_due(engine, clock, ledger, _jan(4))
-    _run_due(engine, clock, ledger, _jan(5))
+    run_due(engine, clock, ledger, _jan(4))
+    run_due(engine, clock, ledger, _jan(5))
 
-    assert _operations(engine, schedule_id) == [
+    assert operation_rows(engine, schedule_id) == [
         (0, EXECUTION, "skipped"),
         (0, REMINDER, "skipped"),
         (1, EXECUTION, "pending"),
         (1, REMINDER, "pending"),
     ]
-    row = _schedule_row(engine, schedule_id)
+    row = schedule_row(engine, schedule_id)
     assert (row.status, row.next_index) == ("paused", 2)
 
 
@@ -408,17 +296,17 @@ def test_resuming_before_the_due_time_lets_the_operation_execute_normally(
         "active",
         3,
     )
-    row = _schedule_row(engine, schedule_id)
+    row = schedule_row(engine, schedule_id)
     assert (row.status, row.version) == ("active", 3)
-    audit = _schedule_audit(engine, schedule_id)
+    audit = schedule_audit(engine, schedule_id)
     assert len(audit) == 3
     assert audit[-1].details["from"] == "paused"
     assert audit[-1].details["version"] == 3
-    assert _event_types(engine, schedule_id)[-1] == "com.tsched.schedule.resumed.v1"
+    assert outbox_event_types(engine, schedule_id)[-1] == "com.tsched.schedule.resumed.v1"
 
-    _, report = _run_due(engine, clock, ledger, _jan(4))
+    _, report = run_due(engine, clock, ledger, _jan(4))
     assert report.recorded == {OperationStatus.SUCCEEDED: 1}
-    _, report = _run_due(engine, clock, ledger, _jan(5))
+    _, report = run_due(engine, clock, ledger, _jan(5))
     assert report.recorded == {OperationStatus.SUCCEEDED: 1}
     assert ledger.balance(DEBIT) == Money.of("2900.00", "GBP")
     assert ledger.balance(CREDIT) == Money.of("100.00", "GBP")
@@ -429,15 +317,15 @@ def test_an_occurrence_skipped_while_paused_is_not_caught_up_after_resuming(
 ) -> None:
     schedule_id = schedules.create(engine, clock, _weekly(count=3))
     _change(engine, clock, schedule_id, ScheduleAction.PAUSE)
-    _run_due(engine, clock, ledger, _jan(4))
-    _run_due(engine, clock, ledger, _jan(5))
+    run_due(engine, clock, ledger, _jan(4))
+    run_due(engine, clock, ledger, _jan(5))
     clock.advance_to(_jan(6))
     _change(engine, clock, schedule_id, ScheduleAction.RESUME)
 
-    claimed, _ = _run_due(engine, clock, ledger, _jan(6, second=2))
+    claimed, _ = run_due(engine, clock, ledger, _jan(6, second=2))
     assert claimed == []
-    _run_due(engine, clock, ledger, _jan(11))
-    _, report = _run_due(engine, clock, ledger, _jan(12))
+    run_due(engine, clock, ledger, _jan(11))
+    _, report = run_due(engine, clock, ledger, _jan(12))
 
     assert report.recorded == {OperationStatus.SUCCEEDED: 1}
     assert ledger.balance(DEBIT) == Money.of("2900.00", "GBP")  # one payment, not two
@@ -448,15 +336,15 @@ def test_pausing_a_paused_schedule_changes_nothing_and_records_nothing(
 ) -> None:
     schedule_id = schedules.create(engine, clock, _weekly(count=3))
     _change(engine, clock, schedule_id, ScheduleAction.PAUSE)
-    before = _snapshot(engine)
+    before = snapshot(engine)
 
     again = _change(engine, clock, schedule_id, ScheduleAction.PAUSE)
 
     assert again.changed is False
     assert (again.stored.schedule.status.value, again.stored.schedule.version) == ("paused", 2)
     assert again.cancelled == []
-    assert _snapshot(engine) == before
-    assert [record.action for record in _schedule_audit(engine, schedule_id)].count(
+    assert snapshot(engine) == before
+    assert [record.action for record in schedule_audit(engine, schedule_id)].count(
         "schedule.paused"
     ) == 1
 
@@ -465,13 +353,13 @@ def test_resuming_an_active_schedule_changes_nothing_and_records_nothing(
     engine: sa.Engine, clock: SettableClock, ledger: Ledger
 ) -> None:
     schedule_id = schedules.create(engine, clock, _weekly(count=3))
-    before = _snapshot(engine)
+    before = snapshot(engine)
 
     result = _change(engine, clock, schedule_id, ScheduleAction.RESUME)
 
     assert result.changed is False
     assert result.stored.schedule.version == 1
-    assert _snapshot(engine) == before
+    assert snapshot(engine) == before
 
 
 # --------------------------------------------------------------------------- cancel
@@ -483,10 +371,10 @@ def _schedule_with_retry_wait_and_pending(
     """A weekly payment of 5000.00 from 3000.00: occurrence 0 waits for a retry
     (insufficient funds, retried Wed 6 Jan 08:00), occurrence 1 is pending."""
     schedule_id = schedules.create(engine, clock, _weekly(count=3, amount="5000.00"))
-    _run_due(engine, clock, ledger, _jan(4))
-    _, report = _run_due(engine, clock, ledger, _jan(5))
+    run_due(engine, clock, ledger, _jan(4))
+    _, report = run_due(engine, clock, ledger, _jan(5))
     assert report.recorded == {OperationStatus.RETRY_WAIT: 1}
-    assert _operations(engine, schedule_id) == [
+    assert operation_rows(engine, schedule_id) == [
         (0, EXECUTION, "retry_wait"),
         (0, REMINDER, "succeeded"),
         (1, EXECUTION, "pending"),
@@ -499,7 +387,7 @@ def test_cancelling_cancels_pending_and_retry_wait_operations_in_the_same_transa
     engine: sa.Engine, clock: SettableClock, ledger: Ledger
 ) -> None:
     schedule_id = _schedule_with_retry_wait_and_pending(engine, clock, ledger)
-    ids = _operation_ids(engine, schedule_id)
+    ids = operation_ids(engine, schedule_id)
     clock.advance_to(_jan(5, 15))
 
     result = _change(engine, clock, schedule_id, ScheduleAction.CANCEL, reason="moved bank")
@@ -513,20 +401,20 @@ def test_cancelling_cancels_pending_and_retry_wait_operations_in_the_same_transa
         "cancelled",
         2,
     )
-    assert _operations(engine, schedule_id) == [
+    assert operation_rows(engine, schedule_id) == [
         (0, EXECUTION, "cancelled"),
         (0, REMINDER, "succeeded"),
         (1, EXECUTION, "cancelled"),
         (1, REMINDER, "cancelled"),
     ]
-    row = _schedule_row(engine, schedule_id)
+    row = schedule_row(engine, schedule_id)
     assert (row.status, row.version) == ("cancelled", 2)
-    cancelled = _schedule_audit(engine, schedule_id)[-1]
+    cancelled = schedule_audit(engine, schedule_id)[-1]
     assert cancelled.action == "schedule.cancelled"
     assert cancelled.details["from"] == "active"
     assert cancelled.details["reason"] == "moved bank"
     assert set(cancelled.details["cancelled_operations"]) == {str(i) for i in expected}
-    events = _events(engine, schedule_id)
+    events = outbox_events(engine, schedule_id)
     assert events[-1].event_type == "com.tsched.schedule.cancelled.v1"
     assert events[-1].payload["data"]["status"] == "cancelled"
 
@@ -535,7 +423,7 @@ def test_a_cancel_whose_event_cannot_be_written_cancels_no_operation(
     engine: sa.Engine, clock: SettableClock, ledger: Ledger, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     schedule_id = _schedule_with_retry_wait_and_pending(engine, clock, ledger)
-    before = _snapshot(engine)
+    before = snapshot(engine)
 
     def refuse(self: SqlOutboxRepository, events: object) -> None:
         raise RuntimeError("outbox unavailable")
@@ -544,7 +432,7 @@ def test_a_cancel_whose_event_cannot_be_written_cancels_no_operation(
     with pytest.raises(RuntimeError):
         _change(engine, clock, schedule_id, ScheduleAction.CANCEL)
 
-    assert _snapshot(engine) == before
+    assert snapshot(engine) == before
 
 
 def test_nothing_runs_after_a_cancel_and_no_next_occurrence_is_materialised(
@@ -553,16 +441,16 @@ def test_nothing_runs_after_a_cancel_and_no_next_occurrence_is_materialised(
     schedule_id = _schedule_with_retry_wait_and_pending(engine, clock, ledger)
     _change(engine, clock, schedule_id, ScheduleAction.CANCEL)
     ledger.deposit(DEBIT, Money.of("20000.00", "GBP"))
-    before = _snapshot(engine)
+    before = snapshot(engine)
 
     # The retry time, the next reminder and execution, and well past the last occurrence.
     for at in (_jan(6, 8), _jan(11), _jan(12), _jan(18), _jan(19), _jan(30)):
-        claimed, _ = _run_due(engine, clock, ledger, at)
+        claimed, _ = run_due(engine, clock, ledger, at)
         assert claimed == [], at
 
-    assert _snapshot(engine) == before
+    assert snapshot(engine) == before
     assert ledger.balance(DEBIT) == Money.of("23000.00", "GBP")
-    assert _schedule_row(engine, schedule_id).next_index == 2
+    assert schedule_row(engine, schedule_id).next_index == 2
 
 
 def test_a_paused_schedule_can_be_cancelled_and_its_operations_are_cancelled(
@@ -575,10 +463,10 @@ def test_a_paused_schedule_can_be_cancelled_and_its_operations_are_cancelled(
 
     assert result.changed is True
     assert len(result.cancelled) == 2
-    assert _schedule_audit(engine, schedule_id)[-1].details["from"] == "paused"
-    row = _schedule_row(engine, schedule_id)
+    assert schedule_audit(engine, schedule_id)[-1].details["from"] == "paused"
+    row = schedule_row(engine, schedule_id)
     assert (row.status, row.version) == ("cancelled", 3)
-    assert {status for _, _, status in _operations(engine, schedule_id)} == {"cancelled"}
+    assert {status for _, _, status in operation_rows(engine, schedule_id)} == {"cancelled"}
 
 
 def test_a_claimed_operation_is_reported_in_flight_and_not_cancelled(
@@ -586,7 +474,7 @@ def test_a_claimed_operation_is_reported_in_flight_and_not_cancelled(
 ) -> None:
     schedule_id = schedules.create(engine, clock, _weekly(count=3, reminders=()))
     clock.advance_to(_jan(5))
-    claimed = _claim(engine, clock)
+    claimed = claim(engine, clock)
     assert [op.occurrence_index for op in claimed] == [0]
 
     result = _change(engine, clock, schedule_id, ScheduleAction.CANCEL)
@@ -594,7 +482,7 @@ def test_a_claimed_operation_is_reported_in_flight_and_not_cancelled(
     assert result.cancelled == []
     assert [op.id for op in result.in_flight] == [claimed[0].id]
     assert result.in_flight[0].status is OperationStatus.CLAIMED
-    assert _operations(engine, schedule_id) == [(0, EXECUTION, "claimed")]
+    assert operation_rows(engine, schedule_id) == [(0, EXECUTION, "claimed")]
 
 
 def test_an_in_flight_execution_recorded_after_the_cancel_materialises_no_next_occurrence(
@@ -602,17 +490,17 @@ def test_an_in_flight_execution_recorded_after_the_cancel_materialises_no_next_o
 ) -> None:
     schedule_id = schedules.create(engine, clock, _weekly(count=3, reminders=()))
     clock.advance_to(_jan(5))
-    claimed = _claim(engine, clock)
+    claimed = claim(engine, clock)
     _change(engine, clock, schedule_id, ScheduleAction.CANCEL)
 
-    report = _execute(engine, clock, ledger, claimed)
+    report = execute(engine, clock, ledger, claimed)
 
     assert sum(report.recorded.values()) == 1
-    assert [index for index, _, _ in _operations(engine, schedule_id)] == [0]
-    row = _schedule_row(engine, schedule_id)
+    assert [index for index, _, _ in operation_rows(engine, schedule_id)] == [0]
+    row = schedule_row(engine, schedule_id)
     assert (row.status, row.next_index) == ("cancelled", 1)
     for at in (_jan(11), _jan(12), _jan(19)):
-        assert _run_due(engine, clock, ledger, at)[0] == []
+        assert run_due(engine, clock, ledger, at)[0] == []
 
 
 def test_an_execution_in_flight_at_the_gateway_during_the_cancel_materialises_no_next_occurrence(
@@ -622,17 +510,17 @@ def test_an_execution_in_flight_at_the_gateway_during_the_cancel_materialises_no
     records the outcome after: the cancelled schedule must still get no new occurrence."""
     schedule_id = schedules.create(engine, clock, _weekly(count=3, reminders=()))
     clock.advance_to(_jan(5))
-    claimed = _claim(engine, clock)
+    claimed = claim(engine, clock)
     results: list[StatusChanged] = []
 
     def cancel() -> None:
         results.append(_change(engine, clock, schedule_id, ScheduleAction.CANCEL))
 
-    _execute(engine, clock, _GatewayWithHook(ledger, cancel), claimed)
+    execute(engine, clock, _GatewayWithHook(ledger, cancel), claimed)
 
     assert [op.id for op in results[0].in_flight] == [claimed[0].id]
-    assert _schedule_row(engine, schedule_id).status == "cancelled"
-    assert [index for index, _, _ in _operations(engine, schedule_id)] == [0]
+    assert schedule_row(engine, schedule_id).status == "cancelled"
+    assert [index for index, _, _ in operation_rows(engine, schedule_id)] == [0]
 
 
 def test_a_schedule_cancelled_while_its_execution_was_in_flight_never_pays_again(
@@ -640,16 +528,16 @@ def test_a_schedule_cancelled_while_its_execution_was_in_flight_never_pays_again
 ) -> None:
     schedule_id = schedules.create(engine, clock, _weekly(count=3, reminders=()))
     clock.advance_to(_jan(5))
-    claimed = _claim(engine, clock)
+    claimed = claim(engine, clock)
 
     def cancel() -> None:
         _change(engine, clock, schedule_id, ScheduleAction.CANCEL)
 
-    _execute(engine, clock, _GatewayWithHook(ledger, cancel), claimed)
+    execute(engine, clock, _GatewayWithHook(ledger, cancel), claimed)
     assert ledger.balance(DEBIT) == Money.of("2900.00", "GBP")  # the in-flight one
 
     for at in (_jan(12), _jan(19), _jan(26)):
-        _run_due(engine, clock, ledger, at)
+        run_due(engine, clock, ledger, at)
 
     assert ledger.balance(DEBIT) == Money.of("2900.00", "GBP")
 
@@ -659,17 +547,17 @@ def test_an_in_flight_last_execution_does_not_complete_a_cancelled_schedule(
 ) -> None:
     schedule_id = schedules.create(engine, clock, _one_time(reminders=()))
     clock.advance_to(_jan(5))
-    claimed = _claim(engine, clock)
+    claimed = claim(engine, clock)
 
     def cancel() -> None:
         _change(engine, clock, schedule_id, ScheduleAction.CANCEL)
 
-    _execute(engine, clock, _GatewayWithHook(ledger, cancel), claimed)
+    execute(engine, clock, _GatewayWithHook(ledger, cancel), claimed)
 
-    row = _schedule_row(engine, schedule_id)
+    row = schedule_row(engine, schedule_id)
     assert (row.status, row.version) == ("cancelled", 2)
-    assert "schedule.completed" not in [r.action for r in _schedule_audit(engine, schedule_id)]
-    assert "com.tsched.schedule.completed.v1" not in _event_types(engine, schedule_id)
+    assert "schedule.completed" not in [r.action for r in schedule_audit(engine, schedule_id)]
+    assert "com.tsched.schedule.completed.v1" not in outbox_event_types(engine, schedule_id)
 
 
 def test_cancelling_a_cancelled_schedule_changes_nothing_and_records_nothing(
@@ -677,7 +565,7 @@ def test_cancelling_a_cancelled_schedule_changes_nothing_and_records_nothing(
 ) -> None:
     schedule_id = schedules.create(engine, clock, _weekly(count=3))
     _change(engine, clock, schedule_id, ScheduleAction.CANCEL)
-    before = _snapshot(engine)
+    before = snapshot(engine)
 
     again = _change(engine, clock, schedule_id, ScheduleAction.CANCEL)
 
@@ -687,7 +575,7 @@ def test_cancelling_a_cancelled_schedule_changes_nothing_and_records_nothing(
         "cancelled",
         2,
     )
-    assert _snapshot(engine) == before
+    assert snapshot(engine) == before
 
 
 def _cancelled(engine: sa.Engine, clock: SettableClock, ledger: Ledger) -> uuid.UUID:
@@ -698,8 +586,8 @@ def _cancelled(engine: sa.Engine, clock: SettableClock, ledger: Ledger) -> uuid.
 
 def _completed(engine: sa.Engine, clock: SettableClock, ledger: Ledger) -> uuid.UUID:
     schedule_id = schedules.create(engine, clock, _one_time(reminders=()))
-    _run_due(engine, clock, ledger, _jan(5))
-    assert _schedule_row(engine, schedule_id).status == "completed"
+    run_due(engine, clock, ledger, _jan(5))
+    assert schedule_row(engine, schedule_id).status == "completed"
     return schedule_id
 
 
@@ -726,8 +614,8 @@ def test_an_ended_schedule_cannot_change_status_and_nothing_is_written(
     engine: sa.Engine, clock: SettableClock, ledger: Ledger, ended: str, action: ScheduleAction
 ) -> None:
     schedule_id = _ENDED[ended](engine, clock, ledger)
-    before = _snapshot(engine)
-    row = _schedule_row(engine, schedule_id)
+    before = snapshot(engine)
+    row = schedule_row(engine, schedule_id)
 
     with pytest.raises(errors.ScheduleNotChangeable) as raised:
         _change(engine, clock, schedule_id, action)
@@ -735,8 +623,8 @@ def test_an_ended_schedule_cannot_change_status_and_nothing_is_written(
     assert raised.value.code == "schedule_not_changeable"
     assert (raised.value.current, raised.value.requested) == (ended, _REQUESTED[action])
     assert raised.value.schedule_id == str(schedule_id)
-    assert _schedule_row(engine, schedule_id) == row
-    assert _snapshot(engine) == before
+    assert schedule_row(engine, schedule_id) == row
+    assert snapshot(engine) == before
 
 
 # --------------------------------------------------------------------------- versions, ids
@@ -748,7 +636,7 @@ def test_a_stale_expected_version_is_refused_and_changes_nothing(
 ) -> None:
     schedule_id = schedules.create(engine, clock, _weekly(count=3))
     _change(engine, clock, schedule_id, ScheduleAction.PAUSE, expected_version=1)  # now v2
-    before = _snapshot(engine)
+    before = snapshot(engine)
 
     with pytest.raises(errors.StaleVersion) as raised:
         _change(engine, clock, schedule_id, action, expected_version=1)
@@ -756,7 +644,7 @@ def test_a_stale_expected_version_is_refused_and_changes_nothing(
     assert raised.value.code == "stale_version"
     assert (raised.value.expected, raised.value.current) == (1, 2)
     assert raised.value.schedule_id == str(schedule_id)
-    assert _snapshot(engine) == before
+    assert snapshot(engine) == before
 
 
 def test_the_current_expected_version_is_accepted(
@@ -774,7 +662,7 @@ def test_the_current_expected_version_is_accepted(
     )
 
     assert resumed.changed is True
-    assert _schedule_row(engine, schedule_id).version == 3
+    assert schedule_row(engine, schedule_id).version == 3
 
 
 @pytest.mark.parametrize("action", list(ScheduleAction), ids=str)
@@ -782,7 +670,7 @@ def test_an_unknown_schedule_is_reported_and_nothing_is_written(
     engine: sa.Engine, clock: SettableClock, ledger: Ledger, action: ScheduleAction
 ) -> None:
     schedules.create(engine, clock, _weekly(count=3))
-    before = _snapshot(engine)
+    before = snapshot(engine)
     unknown = uuid.uuid4()
 
     with pytest.raises(errors.UnknownSchedule) as raised:
@@ -790,7 +678,7 @@ def test_an_unknown_schedule_is_reported_and_nothing_is_written(
 
     assert raised.value.code == "unknown_schedule"
     assert raised.value.schedule_id == str(unknown)
-    assert _snapshot(engine) == before
+    assert snapshot(engine) == before
 
 
 # --------------------------------------------------------------------------- completion
@@ -798,8 +686,8 @@ def test_an_unknown_schedule_is_reported_and_nothing_is_written(
 
 def _completions(engine: sa.Engine, schedule_id: uuid.UUID) -> tuple[int, int]:
     """How many "schedule.completed" audit records and SCHEDULE_COMPLETED events exist."""
-    audit = [r.action for r in _schedule_audit(engine, schedule_id)].count("schedule.completed")
-    events = _event_types(engine, schedule_id).count("com.tsched.schedule.completed.v1")
+    audit = [r.action for r in schedule_audit(engine, schedule_id)].count("schedule.completed")
+    events = outbox_event_types(engine, schedule_id).count("com.tsched.schedule.completed.v1")
     return audit, events
 
 
@@ -808,19 +696,19 @@ def test_a_one_time_transfer_that_succeeds_completes_its_schedule(
     engine: sa.Engine, clock: SettableClock, ledger: Ledger, mode: TransactionMode
 ) -> None:
     schedule_id = schedules.create(engine, clock, _one_time())
-    _run_due(engine, clock, ledger, _jan(4), mode)
-    assert _schedule_row(engine, schedule_id).status == "active"  # a reminder ends nothing
+    run_due(engine, clock, ledger, _jan(4), mode)
+    assert schedule_row(engine, schedule_id).status == "active"  # a reminder ends nothing
 
-    claimed, report = _run_due(engine, clock, ledger, _jan(5), mode)
+    claimed, report = run_due(engine, clock, ledger, _jan(5), mode)
 
     assert report.recorded == {OperationStatus.SUCCEEDED: 1}
-    row = _schedule_row(engine, schedule_id)
+    row = schedule_row(engine, schedule_id)
     assert (row.status, row.version, row.next_index) == ("completed", 2, None)
-    audit = _schedule_audit(engine, schedule_id)
+    audit = schedule_audit(engine, schedule_id)
     assert [record.action for record in audit] == ["schedule.created", "schedule.completed"]
     assert audit[-1].details == {"last_operation_id": str(claimed[0].id)}
     assert audit[-1].actor == f"worker:{WORKER}"
-    events = _events(engine, schedule_id)
+    events = outbox_events(engine, schedule_id)
     assert [event.event_type for event in events] == [
         "com.tsched.schedule.created.v1",
         "com.tsched.reminder.due.v1",
@@ -831,7 +719,7 @@ def test_a_one_time_transfer_that_succeeds_completes_its_schedule(
     assert (data["status"], data["version"]) == ("completed", 2)
     assert ledger.balance(DEBIT) == Money.of("2900.00", "GBP")
 
-    assert _run_due(engine, clock, ledger, _jan(30), mode)[0] == []
+    assert run_due(engine, clock, ledger, _jan(30), mode)[0] == []
     assert _completions(engine, schedule_id) == (1, 1)
 
 
@@ -840,39 +728,39 @@ def test_a_recurring_schedule_of_two_completes_only_after_its_second_execution(
     engine: sa.Engine, clock: SettableClock, ledger: Ledger, mode: TransactionMode
 ) -> None:
     schedule_id = schedules.create(engine, clock, _weekly(count=2))
-    _run_due(engine, clock, ledger, _jan(4), mode)
-    _run_due(engine, clock, ledger, _jan(5), mode)
+    run_due(engine, clock, ledger, _jan(4), mode)
+    run_due(engine, clock, ledger, _jan(5), mode)
 
-    row = _schedule_row(engine, schedule_id)
+    row = schedule_row(engine, schedule_id)
     assert (row.status, row.version, row.next_index) == ("active", 1, None)
     assert _completions(engine, schedule_id) == (0, 0)
 
-    _run_due(engine, clock, ledger, _jan(11), mode)
-    assert _schedule_row(engine, schedule_id).status == "active"
-    _, report = _run_due(engine, clock, ledger, _jan(12), mode)
+    run_due(engine, clock, ledger, _jan(11), mode)
+    assert schedule_row(engine, schedule_id).status == "active"
+    _, report = run_due(engine, clock, ledger, _jan(12), mode)
 
     assert report.recorded == {OperationStatus.SUCCEEDED: 1}
-    row = _schedule_row(engine, schedule_id)
+    row = schedule_row(engine, schedule_id)
     assert (row.status, row.version) == ("completed", 2)
     assert _completions(engine, schedule_id) == (1, 1)
     assert ledger.balance(DEBIT) == Money.of("2800.00", "GBP")
-    assert [index for index, _, _ in _operations(engine, schedule_id)] == [0, 0, 1, 1]
+    assert [index for index, _, _ in operation_rows(engine, schedule_id)] == [0, 0, 1, 1]
 
 
 def test_a_last_execution_waiting_for_a_retry_completes_the_schedule_only_when_it_succeeds(
     engine: sa.Engine, clock: SettableClock, ledger: Ledger
 ) -> None:
     schedule_id = schedules.create(engine, clock, _one_time(amount="5000.00", reminders=()))
-    _, report = _run_due(engine, clock, ledger, _jan(5))
+    _, report = run_due(engine, clock, ledger, _jan(5))
     assert report.recorded == {OperationStatus.RETRY_WAIT: 1}
-    assert _schedule_row(engine, schedule_id).status == "active"
+    assert schedule_row(engine, schedule_id).status == "active"
     assert _completions(engine, schedule_id) == (0, 0)
 
     ledger.deposit(DEBIT, Money.of("2000.00", "GBP"))
-    _, report = _run_due(engine, clock, ledger, _jan(6, 8, 0, 0))  # next business morning
+    _, report = run_due(engine, clock, ledger, _jan(6, 8, 0, 0))  # next business morning
 
     assert report.recorded == {OperationStatus.SUCCEEDED: 1}
-    assert _schedule_row(engine, schedule_id).status == "completed"
+    assert schedule_row(engine, schedule_id).status == "completed"
     assert _completions(engine, schedule_id) == (1, 1)
 
 
@@ -880,15 +768,15 @@ def test_a_last_execution_that_finally_fails_completes_the_schedule(
     engine: sa.Engine, clock: SettableClock, ledger: Ledger
 ) -> None:
     schedule_id = schedules.create(engine, clock, _one_time(amount="5000.00", reminders=()))
-    _run_due(engine, clock, ledger, _jan(5))
-    _, report = _run_due(engine, clock, ledger, _jan(6, 8, 0, 0))
+    run_due(engine, clock, ledger, _jan(5))
+    _, report = run_due(engine, clock, ledger, _jan(6, 8, 0, 0))
     assert report.recorded == {OperationStatus.RETRY_WAIT: 1}
-    assert _schedule_row(engine, schedule_id).status == "active"
+    assert schedule_row(engine, schedule_id).status == "active"
 
-    _, report = _run_due(engine, clock, ledger, _jan(7, 8, 0, 0))
+    _, report = run_due(engine, clock, ledger, _jan(7, 8, 0, 0))
 
     assert report.recorded == {OperationStatus.FAILED: 1}
-    assert _schedule_row(engine, schedule_id).status == "completed"
+    assert schedule_row(engine, schedule_id).status == "completed"
     assert _completions(engine, schedule_id) == (1, 1)
     assert ledger.balance(DEBIT) == OPENING
 
@@ -898,21 +786,21 @@ def test_a_schedule_completes_only_when_every_execution_is_final_in_whatever_ord
 ) -> None:
     """Occurrence 0 still waits for a retry when occurrence 1, the last, succeeds."""
     schedule_id = schedules.create(engine, clock, _weekly(count=2, reminders=()))
-    first = _operation_ids(engine, schedule_id)[(0, EXECUTION)]
+    first = operation_ids(engine, schedule_id)[(0, EXECUTION)]
     gateway = _UnavailableFor(ledger, {str(first)})
-    _, report = _run_due(engine, clock, gateway, _jan(5))
+    _, report = run_due(engine, clock, gateway, _jan(5))
     assert report.recorded == {OperationStatus.RETRY_WAIT: 1}
 
-    _, report = _run_due(engine, clock, gateway, _jan(12))  # claims both
+    _, report = run_due(engine, clock, gateway, _jan(12))  # claims both
     assert report.recorded == {OperationStatus.RETRY_WAIT: 1, OperationStatus.SUCCEEDED: 1}
-    assert _schedule_row(engine, schedule_id).status == "active"
+    assert schedule_row(engine, schedule_id).status == "active"
     assert _completions(engine, schedule_id) == (0, 0)
 
     gateway.down.clear()
-    _, report = _run_due(engine, clock, gateway, _jan(12, 9, 30))
+    _, report = run_due(engine, clock, gateway, _jan(12, 9, 30))
 
     assert report.recorded == {OperationStatus.SUCCEEDED: 1}
-    assert _schedule_row(engine, schedule_id).status == "completed"
+    assert schedule_row(engine, schedule_id).status == "completed"
     assert _completions(engine, schedule_id) == (1, 1)
     assert ledger.balance(DEBIT) == Money.of("2800.00", "GBP")
 
@@ -922,15 +810,15 @@ def test_a_paused_schedule_whose_last_operation_is_skipped_completes(
 ) -> None:
     schedule_id = schedules.create(engine, clock, _one_time())
     _change(engine, clock, schedule_id, ScheduleAction.PAUSE)
-    _run_due(engine, clock, ledger, _jan(4))
-    assert _schedule_row(engine, schedule_id).status == "paused"
+    run_due(engine, clock, ledger, _jan(4))
+    assert schedule_row(engine, schedule_id).status == "paused"
 
-    _, report = _run_due(engine, clock, ledger, _jan(5))
+    _, report = run_due(engine, clock, ledger, _jan(5))
 
     assert report.recorded == {OperationStatus.SKIPPED: 1}
-    row = _schedule_row(engine, schedule_id)
+    row = schedule_row(engine, schedule_id)
     assert (row.status, row.version) == ("completed", 3)
-    assert [r.action for r in _schedule_audit(engine, schedule_id)] == [
+    assert [r.action for r in schedule_audit(engine, schedule_id)] == [
         "schedule.created",
         "schedule.paused",
         "schedule.completed",

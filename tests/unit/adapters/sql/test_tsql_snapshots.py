@@ -154,4 +154,4 @@ def test_the_migration_creates_exactly_the_tables_and_indexes_of_tables_py(
     missing = [statement for statement in statements_ if statement not in script]
 
     assert missing == []
-    assert len(statements_) == 19
+    assert len(statements_) == 20

@@ -23,6 +23,7 @@ CREATE TABLE schedule (
     definition NVARCHAR(max) NOT NULL,
     definition_version INTEGER NOT NULL,
     next_index INTEGER NULL,
+    first_index INTEGER NOT NULL DEFAULT 0,
     channel VARCHAR(32) NOT NULL,
     created_at DATETIME2(6) NOT NULL,
     updated_at DATETIME2(6) NOT NULL,
@@ -50,6 +51,7 @@ CREATE TABLE operation (
     available_at DATETIME2(6) NOT NULL,
     attempts INTEGER NOT NULL,
     declines INTEGER NOT NULL,
+    attempts_before_redrive INTEGER NOT NULL DEFAULT 0,
     lease_owner VARCHAR(64) NULL,
     lease_expires_at DATETIME2(6) NULL,
     debit_account VARCHAR(34) NOT NULL,
@@ -67,6 +69,10 @@ CREATE TABLE operation (
 GO
 
 CREATE INDEX ix_operation_claim ON operation (available_at) WHERE status IN ('pending', 'retry_wait', 'claimed');
+
+GO
+
+CREATE INDEX ix_operation_stopped ON operation (updated_at, id) WHERE status IN ('failed', 'dead');
 
 GO
 

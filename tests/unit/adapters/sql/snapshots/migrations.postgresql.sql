@@ -21,6 +21,7 @@ CREATE TABLE schedule (
     definition JSON NOT NULL,
     definition_version INTEGER NOT NULL,
     next_index INTEGER,
+    first_index INTEGER DEFAULT 0 NOT NULL,
     channel VARCHAR(32) NOT NULL,
     created_at TIMESTAMP WITH TIME ZONE NOT NULL,
     updated_at TIMESTAMP WITH TIME ZONE NOT NULL,
@@ -44,6 +45,7 @@ CREATE TABLE operation (
     available_at TIMESTAMP WITH TIME ZONE NOT NULL,
     attempts INTEGER NOT NULL,
     declines INTEGER NOT NULL,
+    attempts_before_redrive INTEGER DEFAULT 0 NOT NULL,
     lease_owner VARCHAR(64),
     lease_expires_at TIMESTAMP WITH TIME ZONE,
     debit_account VARCHAR(34) NOT NULL,
@@ -59,6 +61,8 @@ CREATE TABLE operation (
 );
 
 CREATE INDEX ix_operation_claim ON operation (available_at) WHERE status IN ('pending', 'retry_wait', 'claimed');
+
+CREATE INDEX ix_operation_stopped ON operation (updated_at, id) WHERE status IN ('failed', 'dead');
 
 CREATE INDEX ix_operation_customer_id_status ON operation (customer_id, status);
 

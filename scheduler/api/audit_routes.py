@@ -1,0 +1,110 @@
+"""Auditors: the audit trail, newest first, and its verification.
+
+Both routes need the auditor or admin role, and both are audited: reading the trail
+writes an "audit.read" record in the read's own transaction; verifying writes
+"audit.verified" with the outcome once verification (a read-only transaction of its
+own) has finished, and before the report is returned.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Request
+
+from scheduler.api import cursors, requests, staff
+from scheduler.api.schedule_routes import MAX_PAGE, RuntimeDep
+from scheduler.api.staff_schemas import AuditPage, AuditRecordOut, VerificationOut
+from scheduler.domain import errors
+from scheduler.service.verify_audit import verify_audit
+
+routes = APIRouter(prefix="/v1/audit", tags=["audit"])
+
+#: A filter on one of the audit record's text columns (the widest holds 64 characters).
+TextFilter = Annotated[str | None, Query(min_length=1, max_length=64)]
+
+
+@routes.get("", response_model=AuditPage)
+def page(
+    *,
+    caller: staff.Auditor,
+    request: Request,
+    runtime: RuntimeDep,
+    subject_type: TextFilter = None,
+    subject_id: TextFilter = None,
+    customer_id: TextFilter = None,
+    action: TextFilter = None,
+    occurred_from: Annotated[datetime | None, Query(alias="from")] = None,
+    occurred_before: Annotated[datetime | None, Query(alias="to")] = None,
+    limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 50,
+    cursor: Annotated[str | None, Query(max_length=200)] = None,
+) -> AuditPage:
+    """Records that occurred in [from, to), newest first (by sequence number); each
+    other filter given must equal its field."""
+    for name, moment in (("from", occurred_from), ("to", occurred_before)):
+        if moment is not None and moment.tzinfo is None:
+            raise errors.NaiveDatetime(f"{name} needs a UTC offset", field=name)
+    # The cursor carries the record's time too, in the shape every cursor has; the
+    # sequence number alone places it.
+    before_seq = cursors.decode(cursor, int)[1] if cursor is not None else None
+    with runtime.unit_of_work() as uow:
+        found = uow.audit.page(
+            subject_type=subject_type,
+            subject_id=subject_id,
+            customer_id=customer_id,
+            action=action,
+            occurred_from=occurred_from,
+            occurred_before=occurred_before,
+            before_seq=before_seq,
+            limit=limit + 1,
+        )
+        items, next_cursor = cursors.page(
+            found, limit, lambda record: (record.entry.occurred_at, record.seq)
+        )
+        requests.audit_read(
+            uow,
+            caller=caller,
+            request=request,
+            at=runtime.clock.now(),
+            action="audit.read",
+            subject_type="audit_record",
+            customer_id=customer_id,
+            details={
+                "filters": {
+                    "subject_type": subject_type,
+                    "subject_id": subject_id,
+                    "customer_id": customer_id,
+                    "action": action,
+                    "from": None if occurred_from is None else occurred_from.isoformat(),
+                    "to": None if occurred_before is None else occurred_before.isoformat(),
+                    "cursor": cursor,
+                    "limit": limit,
+                },
+                "returned": len(items),
+            },
+        )
+        uow.commit()
+    return AuditPage(items=[AuditRecordOut.of(record) for record in items], next_cursor=next_cursor)
+
+
+@routes.get("/verification", response_model=VerificationOut)
+def verification(
+    *, caller: staff.Auditor, request: Request, runtime: RuntimeDep
+) -> VerificationOut:
+    """Recompute every sealed block from its records and follow the chain; report the
+    first broken block, if any, and how many records are not sealed yet."""
+    report = VerificationOut.of(verify_audit(uow=runtime.unit_of_work()))
+    with runtime.unit_of_work() as uow:
+        requests.audit_read(
+            uow,
+            caller=caller,
+            request=request,
+            at=runtime.clock.now(),
+            action="audit.verified",
+            subject_type="audit_trail",
+            customer_id=None,
+            details=report.model_dump(mode="json"),
+        )
+        uow.commit()
+    return report

@@ -1,0 +1,141 @@
+"""What routes share about handling a request: the name the audit trail gives its
+caller, the correlation id that ties its audit records to the client's trace, the
+record a privileged read leaves, and answering a POST once per `Idempotency-Key`."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any, TypeVar
+
+import sqlalchemy as sa
+from fastapi import Request
+
+from scheduler.api.auth import Principal, Role
+from scheduler.api.idempotency import Answer, IdempotentRequest
+from scheduler.bootstrap import Runtime
+from scheduler.domain import errors
+from scheduler.domain.audit import AuditEntry
+from scheduler.ports import UnitOfWork
+
+Result = TypeVar("Result")
+
+
+def actor(caller: Principal) -> str:
+    """The caller as the audit trail names them: a customer, a channel (and the
+    customer it acts for), or a staff member."""
+    if caller.acting_for:
+        return f"channel:{caller.subject} for customer:{caller.customer_id}"
+    if caller.has(Role.CUSTOMER):
+        return f"customer:{caller.subject}"
+    if caller.has(Role.CHANNEL):
+        return f"channel:{caller.subject}"
+    return f"staff:{caller.subject}"
+
+
+def audit_read(
+    uow: UnitOfWork,
+    *,
+    caller: Principal,
+    request: Request,
+    at: datetime,
+    action: str,
+    subject_type: str,
+    customer_id: str | None,
+    details: dict[str, Any],
+    subject_id: str = "*",
+) -> None:
+    """Audit a privileged read (by staff, or by a channel acting for a customer) in
+    `uow`'s transaction, which the caller commits with the read. `subject_id` "*" means
+    every `subject_type` record matching the filters in `details`; `customer_id` is the
+    customer whose data was read, if one, so that who looked at a customer's data can
+    be found by customer."""
+    uow.audit.append(
+        [
+            AuditEntry(
+                occurred_at=at,
+                actor=actor(caller),
+                action=action,
+                subject_type=subject_type,
+                subject_id=subject_id,
+                customer_id=customer_id,
+                correlation_id=correlation_id(request),
+                details=details,
+            )
+        ]
+    )
+
+
+def commit_channel_read(
+    uow: UnitOfWork,
+    *,
+    caller: Principal,
+    request: Request,
+    at: datetime,
+    action: str,
+    subject_type: str,
+    details: dict[str, Any],
+    subject_id: str = "*",
+) -> None:
+    """If a channel made this read for a customer, audit it and commit `uow` (the
+    read's own transaction). A customer reading their own data leaves no record: it
+    is theirs, and the reads of every app session would bury the ones that matter."""
+    if not caller.acting_for:
+        return
+    audit_read(
+        uow,
+        caller=caller,
+        request=request,
+        at=at,
+        action=action,
+        subject_type=subject_type,
+        customer_id=caller.customer_id,
+        details=details,
+        subject_id=subject_id,
+    )
+    uow.commit()
+
+
+def correlation_id(request: Request) -> str | None:
+    """The W3C trace id of `traceparent`, else the client's `X-Request-Id`."""
+    traceparent = request.headers.get("traceparent", "")
+    parts = traceparent.split("-")
+    if len(parts) == 4 and len(parts[1]) == 32:
+        return parts[1]
+    request_id = request.headers.get("X-Request-Id")
+    return request_id[:64] if request_id else None
+
+
+def answer_once(
+    runtime: Runtime,
+    idempotent: IdempotentRequest,
+    status_code: int,
+    run: Callable[[Callable[[UnitOfWork, Result], None]], Result],
+    render: Callable[[Result], dict[str, Any]],
+) -> Answer:
+    """The answer stored for this request, or else run the use case with `run`, keeping
+    its rendered answer under the request's key in the use case's own transaction.
+
+    A twin request (same key, same body) that committed between the lookup and the use
+    case makes this one fail, on the key or on the state the twin changed (re-driving an
+    operation that is no longer failed, say); it is then answered as the twin was. A use
+    case that commits nothing is answered without keeping."""
+    with runtime.unit_of_work() as uow:
+        replayed = idempotent.replay(uow, runtime.clock.now())
+    if replayed is not None:
+        return replayed
+    kept: list[Answer] = []
+
+    def keep(uow: UnitOfWork, result: Result) -> None:
+        kept.append(Answer(status_code=status_code, body=render(result)))
+        idempotent.keep(uow, kept[0], runtime.clock.now())
+
+    try:
+        result = run(keep)
+    except (sa.exc.IntegrityError, errors.SchedulerError):
+        with runtime.unit_of_work() as uow:
+            replayed = idempotent.replay(uow, runtime.clock.now())
+        if replayed is None:
+            raise
+        return replayed
+    return kept[0] if kept else Answer(status_code=status_code, body=render(result))
