@@ -345,6 +345,22 @@ class HistoryEntry:
     amount: Money
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class HistoryQuery:
+    """Which of a customer's attempts: finished in [finished_from, finished_before),
+    amount in [amount_min, amount_max] compared exactly, and each other filter that is
+    not None equal to its column."""
+
+    customer_id: str
+    schedule_id: UUID | None = None
+    outcome: str | None = None
+    finished_from: datetime | None = None
+    finished_before: datetime | None = None
+    amount_min: Decimal | None = None
+    amount_max: Decimal | None = None
+    currency: str | None = None
+
+
 class HistoryRepository(Protocol):
     """Every attempt at every operation (the execution history)."""
 
@@ -353,40 +369,15 @@ class HistoryRepository(Protocol):
         ...
 
     def page_for_customer(
-        self,
-        customer_id: str,
-        *,
-        schedule_id: UUID | None,
-        outcome: str | None,
-        finished_from: datetime | None,
-        finished_before: datetime | None,
-        amount_min: Decimal | None,
-        amount_max: Decimal | None,
-        currency: str | None,
-        after: tuple[datetime, int] | None,
-        limit: int,
+        self, query: HistoryQuery, *, after: tuple[datetime, int] | None, limit: int
     ) -> list[HistoryEntry]:
-        """Up to `limit` of the customer's attempts, latest first, starting after the
-        (finished_at, id) position `after`, filtered: finished in [finished_from,
-        finished_before), amount in [amount_min, amount_max] compared exactly, and each
-        other filter that is not None equal to its column."""
+        """Up to `limit` of the attempts `query` selects, latest first, starting after
+        the (finished_at, id) position `after`."""
         ...
 
-    def count_for_customer(
-        self,
-        customer_id: str,
-        *,
-        schedule_id: UUID | None,
-        outcome: str | None,
-        finished_from: datetime | None,
-        finished_before: datetime | None,
-        amount_min: Decimal | None,
-        amount_max: Decimal | None,
-        currency: str | None,
-        at_most: int,
-    ) -> int:
-        """How many of the customer's attempts pass the filters of `page_for_customer`,
-        counting no further than `at_most` (so a count against a cap costs at most the cap)."""
+    def count_for_customer(self, query: HistoryQuery, *, at_most: int) -> int:
+        """How many attempts `query` selects, counting no further than `at_most` (so a
+        count against a cap costs at most the cap)."""
         ...
 
 

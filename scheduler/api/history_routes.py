@@ -30,7 +30,7 @@ from scheduler.api.schedule_routes import MAX_PAGE, Caller, RuntimeDep, customer
 from scheduler.bootstrap import Runtime
 from scheduler.domain import errors
 from scheduler.domain.operation import OperationStatus
-from scheduler.ports import HistoryEntry, UnitOfWork
+from scheduler.ports import HistoryEntry, HistoryQuery
 from scheduler.service.event_data import masked
 
 #: Most attempts one download holds; past it the download is refused, not cut short.
@@ -69,12 +69,10 @@ class HistoryFilter:
     amount_max: Decimal | None
     currency: str | None
 
-    def page(
-        self, uow: UnitOfWork, customer_id: str, after: tuple[datetime, int] | None, limit: int
-    ) -> list[HistoryEntry]:
-        """Up to `limit` matching attempts of the customer, latest first, after `after`."""
-        return uow.history.page_for_customer(
-            customer_id,
+    def of(self, customer_id: str) -> HistoryQuery:
+        """The query for the customer's attempts these filters select."""
+        return HistoryQuery(
+            customer_id=customer_id,
             schedule_id=self.schedule_id,
             outcome=self.status.value if self.status is not None else None,
             finished_from=self.finished_from,
@@ -82,22 +80,6 @@ class HistoryFilter:
             amount_min=self.amount_min,
             amount_max=self.amount_max,
             currency=self.currency,
-            after=after,
-            limit=limit,
-        )
-
-    def count(self, uow: UnitOfWork, customer_id: str, at_most: int) -> int:
-        """How many attempts of the customer match, counting no further than `at_most`."""
-        return uow.history.count_for_customer(
-            customer_id,
-            schedule_id=self.schedule_id,
-            outcome=self.status.value if self.status is not None else None,
-            finished_from=self.finished_from,
-            finished_before=self.finished_before,
-            amount_min=self.amount_min,
-            amount_max=self.amount_max,
-            currency=self.currency,
-            at_most=at_most,
         )
 
     def described(self) -> list[str]:
@@ -174,7 +156,9 @@ def page(
     customer_id = customer_of(caller)
     after = cursors.decode(cursor, int) if cursor is not None else None
     with runtime.unit_of_work() as uow:
-        entries = filters.page(uow, customer_id, after, limit + 1)
+        entries = uow.history.page_for_customer(
+            filters.of(customer_id), after=after, limit=limit + 1
+        )
         items, next_cursor = cursors.page(entries, limit, _position)
         commit_channel_read(
             uow,
@@ -240,7 +224,9 @@ def _export(
     refuses an export over the cap now, before anything is sent."""
     customer_id = customer_of(caller)
     with runtime.unit_of_work() as uow:
-        matching = filters.count(uow, customer_id, at_most=MAX_EXPORT_ROWS + 1)
+        matching = uow.history.count_for_customer(
+            filters.of(customer_id), at_most=MAX_EXPORT_ROWS + 1
+        )
         if matching > MAX_EXPORT_ROWS:
             raise ExportTooLarge(
                 f"more than {MAX_EXPORT_ROWS} attempts match: narrow the filters, e.g. from and to"
@@ -257,7 +243,7 @@ def _export(
 
     def read(after: tuple[datetime, int] | None, limit: int) -> Sequence[HistoryEntry]:
         with runtime.unit_of_work() as uow:
-            return filters.page(uow, customer_id, after, limit)
+            return uow.history.page_for_customer(filters.of(customer_id), after=after, limit=limit)
 
     pages = keyset.pages(read, _position, page_size=EXPORT_PAGE_ROWS, cap=MAX_EXPORT_ROWS)
     return customer_id, ([_out(entry) for entry in page] for page in pages)

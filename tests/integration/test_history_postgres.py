@@ -25,6 +25,7 @@ from scheduler.api.app import create_app
 from scheduler.api.auth import DevelopmentSigner, Role
 from scheduler.config import Settings
 from scheduler.domain.money import Money
+from scheduler.ports import HistoryQuery
 from tests.services import postgres
 from tests.support.clock import SettableClock
 
@@ -87,19 +88,10 @@ def _bounds(params: dict[str, str]) -> dict[str, Decimal | str | None]:
 def test_an_amount_range_compares_numerically_with_both_bounds_included(
     engine: sa.Engine, params: dict[str, str], expected: tuple[tuple[str, str], ...]
 ) -> None:
-    unfiltered = {
-        "schedule_id": None,
-        "outcome": None,
-        "finished_from": None,
-        "finished_before": None,
-    }
+    query = HistoryQuery(customer_id="alice", **_bounds(params))
     with SqlUnitOfWork(engine) as uow:
-        found = uow.history.page_for_customer(
-            "alice", **unfiltered, **_bounds(params), after=None, limit=100
-        )
-        counted = uow.history.count_for_customer(
-            "alice", **unfiltered, **_bounds(params), at_most=100
-        )
+        found = uow.history.page_for_customer(query, after=None, limit=100)
+        counted = uow.history.count_for_customer(query, at_most=100)
 
     assert sorted((str(e.amount.amount), e.amount.currency.code) for e in found) == sorted(expected)
     assert counted == len(expected)
@@ -107,17 +99,7 @@ def test_an_amount_range_compares_numerically_with_both_bounds_included(
 
 def test_a_count_stops_at_its_bound(engine: sa.Engine) -> None:
     with SqlUnitOfWork(engine) as uow:
-        counted = uow.history.count_for_customer(
-            "alice",
-            schedule_id=None,
-            outcome=None,
-            finished_from=None,
-            finished_before=None,
-            amount_min=None,
-            amount_max=None,
-            currency=None,
-            at_most=4,
-        )
+        counted = uow.history.count_for_customer(HistoryQuery(customer_id="alice"), at_most=4)
 
     assert counted == 4
 

@@ -8,7 +8,6 @@ from collections.abc import Callable, Sequence
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
-from uuid import UUID
 
 import sqlalchemy as sa
 
@@ -17,7 +16,7 @@ from scheduler.adapters.sql.engine import SQLITE_COMPARE_AMOUNTS
 from scheduler.adapters.sql.types import Amount
 from scheduler.domain.money import Money
 from scheduler.domain.operation import Outcome
-from scheduler.ports import HistoryEntry
+from scheduler.ports import HistoryEntry, HistoryQuery
 
 
 class SqlHistoryRepository:
@@ -58,102 +57,49 @@ class SqlHistoryRepository:
         )
 
     def page_for_customer(
-        self,
-        customer_id: str,
-        *,
-        schedule_id: UUID | None,
-        outcome: str | None,
-        finished_from: datetime | None,
-        finished_before: datetime | None,
-        amount_min: Decimal | None,
-        amount_max: Decimal | None,
-        currency: str | None,
-        after: tuple[datetime, int] | None,
-        limit: int,
+        self, query: HistoryQuery, *, after: tuple[datetime, int] | None, limit: int
     ) -> list[HistoryEntry]:
         h = tables.execution_attempt.c
-        query = self._matching(
-            sa.select(tables.execution_attempt),
-            customer_id,
-            schedule_id=schedule_id,
-            outcome=outcome,
-            finished_from=finished_from,
-            finished_before=finished_before,
-            amount_min=amount_min,
-            amount_max=amount_max,
-            currency=currency,
-        )
+        selected = self._matching(sa.select(tables.execution_attempt), query)
         if after is not None:
             # Spelled out: SQL Server has no row-value comparison.
             finished_at, entry_id = after
-            query = query.where(
+            selected = selected.where(
                 sa.or_(
                     h.finished_at < finished_at,
                     sa.and_(h.finished_at == finished_at, h.id < entry_id),
                 )
             )
         rows = self._connection.execute(
-            query.order_by(h.finished_at.desc(), h.id.desc()).limit(limit)
+            selected.order_by(h.finished_at.desc(), h.id.desc()).limit(limit)
         )
         return [_entry(row) for row in rows]
 
-    def count_for_customer(
-        self,
-        customer_id: str,
-        *,
-        schedule_id: UUID | None,
-        outcome: str | None,
-        finished_from: datetime | None,
-        finished_before: datetime | None,
-        amount_min: Decimal | None,
-        amount_max: Decimal | None,
-        currency: str | None,
-        at_most: int,
-    ) -> int:
-        matching = self._matching(
-            sa.select(tables.execution_attempt.c.id),
-            customer_id,
-            schedule_id=schedule_id,
-            outcome=outcome,
-            finished_from=finished_from,
-            finished_before=finished_before,
-            amount_min=amount_min,
-            amount_max=amount_max,
-            currency=currency,
-        ).limit(at_most)
+    def count_for_customer(self, query: HistoryQuery, *, at_most: int) -> int:
+        matching = self._matching(sa.select(tables.execution_attempt.c.id), query).limit(at_most)
         counted = sa.select(sa.func.count()).select_from(matching.subquery())
         return int(self._connection.execute(counted).scalar_one())
 
-    def _matching(
-        self,
-        query: sa.Select[Any],
-        customer_id: str,
-        *,
-        schedule_id: UUID | None,
-        outcome: str | None,
-        finished_from: datetime | None,
-        finished_before: datetime | None,
-        amount_min: Decimal | None,
-        amount_max: Decimal | None,
-        currency: str | None,
-    ) -> sa.Select[Any]:
+    def _matching(self, selected: sa.Select[Any], query: HistoryQuery) -> sa.Select[Any]:
         h = tables.execution_attempt.c
-        query = query.where(h.customer_id == customer_id)
-        if schedule_id is not None:
-            query = query.where(h.schedule_id == schedule_id)
-        if outcome is not None:
-            query = query.where(h.outcome == outcome)
-        if finished_from is not None:
-            query = query.where(h.finished_at >= finished_from)
-        if finished_before is not None:
-            query = query.where(h.finished_at < finished_before)
-        if amount_min is not None:
-            query = query.where(self._amount_compared(operator.ge, amount_min))
-        if amount_max is not None:
-            query = query.where(self._amount_compared(operator.le, amount_max))
-        if currency is not None:
-            query = query.where(h.currency == currency)
-        return query
+        selected = selected.where(h.customer_id == query.customer_id)
+        equal = (
+            (h.schedule_id, query.schedule_id),
+            (h.outcome, query.outcome),
+            (h.currency, query.currency),
+        )
+        for column, value in equal:
+            if value is not None:
+                selected = selected.where(column == value)
+        if query.finished_from is not None:
+            selected = selected.where(h.finished_at >= query.finished_from)
+        if query.finished_before is not None:
+            selected = selected.where(h.finished_at < query.finished_before)
+        if query.amount_min is not None:
+            selected = selected.where(self._amount_compared(operator.ge, query.amount_min))
+        if query.amount_max is not None:
+            selected = selected.where(self._amount_compared(operator.le, query.amount_max))
+        return selected
 
     def _amount_compared(
         self, compare: Callable[[Any, Any], sa.ColumnElement[bool]], bound: Decimal

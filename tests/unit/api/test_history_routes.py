@@ -15,6 +15,7 @@ from bench.export_memory import seed_attempts
 from scheduler import bootstrap, runner
 from scheduler.adapters.sql.history import SqlHistoryRepository
 from scheduler.domain.money import Money
+from scheduler.ports import HistoryQuery
 from tests.support.clock import SettableClock
 from tests.support.schedules import one_time_transfer
 from tests.unit.api.conftest import BOBS_ACCOUNT, NOW, Headers
@@ -228,14 +229,7 @@ def test_only_sqlite_compares_amounts_through_the_decimal_function(url: str, whe
     engine = sa.create_mock_engine(url, execute)
 
     SqlHistoryRepository(engine).page_for_customer(  # type: ignore[arg-type]
-        "alice",
-        schedule_id=None,
-        outcome=None,
-        finished_from=None,
-        finished_before=None,
-        amount_min=Decimal("9.99"),
-        amount_max=Decimal("100.1"),
-        currency=None,
+        HistoryQuery(customer_id="alice", amount_min=Decimal("9.99"), amount_max=Decimal("100.1")),
         after=None,
         limit=10,
     )
