@@ -27,32 +27,13 @@ from scheduler.config import Settings
 from scheduler.domain.money import Money
 from scheduler.ports import HistoryQuery
 from tests.services import postgres
+from tests.support.amount_ranges import CASES, SEEDED
 from tests.support.clock import SettableClock
 
 pytestmark = pytest.mark.integration
 
 NOW = datetime(2027, 1, 1, 12, 0, tzinfo=UTC)
 #: Alice's attempts, as (amount, currency): text order is not numeric order here.
-SEEDED = (
-    ("9.99", "GBP"),
-    ("10.00", "GBP"),
-    ("100.10", "GBP"),
-    ("250.00", "GBP"),
-    ("1000.00", "GBP"),
-    ("100.10", "EUR"),
-)
-CASES = [
-    ({"amount_min": "10.00"}, SEEDED[1:]),
-    ({"amount_min": "10"}, SEEDED[1:]),
-    ({"amount_max": "9.99"}, SEEDED[:1]),
-    ({"amount_min": "9.99", "amount_max": "10.00"}, SEEDED[:2]),
-    ({"amount_min": "100.1", "amount_max": "100.1"}, (SEEDED[2], SEEDED[5])),
-    ({"amount_min": "100.10", "amount_max": "100.1", "currency": "GBP"}, (SEEDED[2],)),
-    ({"amount_min": "250.00", "amount_max": "1000"}, SEEDED[3:5]),
-    ({"amount_min": "10.001", "amount_max": "999.999"}, SEEDED[2:4] + SEEDED[5:]),
-    ({"currency": "EUR"}, SEEDED[5:]),
-    ({"amount_max": "0"}, ()),
-]
 
 
 @pytest.fixture(scope="module")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 
 
 class SettableClock:
@@ -17,3 +17,8 @@ class SettableClock:
     def advance_to(self, moment: datetime) -> None:
         """Move the clock to `moment`."""
         self.current = moment
+
+
+def january(day: int, hour: int = 9, minute: int = 0, second: int = 1) -> datetime:
+    """An instant in January 2027 (UTC); by default one second after 09:00."""
+    return datetime(2027, 1, day, hour, minute, second, tzinfo=UTC)

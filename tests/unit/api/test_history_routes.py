@@ -16,6 +16,7 @@ from scheduler import bootstrap, runner
 from scheduler.adapters.sql.history import SqlHistoryRepository
 from scheduler.domain.money import Money
 from scheduler.ports import HistoryQuery
+from tests.support.amount_ranges import CASES, SEEDED
 from tests.support.clock import SettableClock
 from tests.support.schedules import one_time_transfer
 from tests.unit.api.conftest import BOBS_ACCOUNT, NOW, Headers
@@ -121,14 +122,6 @@ def test_a_time_range_selects_attempts_finished_in_it(
 
 #: Alice's seeded attempts, as (amount, currency): amounts whose text order is not their
 #: numeric order ("9.99" > "10.00" > "1000.00"), one in another currency.
-SEEDED = (
-    ("9.99", "GBP"),
-    ("10.00", "GBP"),
-    ("100.10", "GBP"),
-    ("250.00", "GBP"),
-    ("1000.00", "GBP"),
-    ("100.10", "EUR"),
-)
 
 
 @pytest.fixture
@@ -143,21 +136,7 @@ def amounts(runtime: bootstrap.Runtime) -> None:
     seed_attempts(runtime.engine, "bob", [Money.of("100.10", "GBP")], first_finished_at=NOW)
 
 
-@pytest.mark.parametrize(
-    ("params", "expected"),
-    [
-        ({"amount_min": "10.00"}, SEEDED[1:]),
-        ({"amount_min": "10"}, SEEDED[1:]),
-        ({"amount_max": "9.99"}, SEEDED[:1]),
-        ({"amount_min": "9.99", "amount_max": "10.00"}, SEEDED[:2]),
-        ({"amount_min": "100.1", "amount_max": "100.1"}, (SEEDED[2], SEEDED[5])),
-        ({"amount_min": "100.10", "amount_max": "100.1", "currency": "GBP"}, (SEEDED[2],)),
-        ({"amount_min": "250.00", "amount_max": "1000"}, SEEDED[3:5]),
-        ({"amount_min": "10.001", "amount_max": "999.999"}, SEEDED[2:4] + SEEDED[5:]),
-        ({"currency": "EUR"}, SEEDED[5:]),
-        ({"amount_max": "0"}, ()),
-    ],
-)
+@pytest.mark.parametrize(("params", "expected"), CASES)
 def test_an_amount_range_selects_exactly_with_both_bounds_included(
     client: TestClient,
     headers: Headers,

@@ -8,7 +8,6 @@ Europe/London (UTC in winter) from Tue 5 January; a "P1D" reminder is due the da
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -28,7 +27,7 @@ from scheduler.service.change_schedule_status import (
     change_schedule_status,
 )
 from tests.support import schedules
-from tests.support.clock import SettableClock
+from tests.support.clock import SettableClock, january
 from tests.support.engine_steps import (
     operation_rows,
     outbox_event_types,
@@ -37,26 +36,7 @@ from tests.support.engine_steps import (
     schedule_row,
     snapshot,
 )
-
-DEBIT = "GB-DEBIT-1"
-CREDIT = "GB-CREDIT-1"
-
-
-def _jan(day: int, hour: int = 9, minute: int = 0, second: int = 1) -> datetime:
-    return datetime(2027, 1, day, hour, minute, second, tzinfo=UTC)
-
-
-@pytest.fixture
-def clock() -> SettableClock:
-    return SettableClock(datetime(2027, 1, 1, 12, 0, tzinfo=UTC))
-
-
-@pytest.fixture
-def ledger(engine: sa.Engine, clock: SettableClock) -> Ledger:
-    ledger = Ledger(engine, clock)
-    ledger.open_account(DEBIT, "alice", "GBP", opening_balance=Money.of("3000.00", "GBP"))
-    ledger.open_account(CREDIT, "bank", "GBP")
-    return ledger
+from tests.unit.service.conftest import CREDIT, DEBIT
 
 
 def _weekly(count: int = 4, amount: str = "100.00") -> dict[str, Any]:
@@ -162,35 +142,35 @@ def test_a_new_amount_replaces_the_waiting_occurrence_under_new_operation_ids(
     assert audit.details["changed"] == ["amount"]
     assert outbox_event_types(engine, schedule_id)[-1] == "com.tsched.schedule.changed.v1"
 
-    run_due(engine, clock, ledger, _jan(5))
+    run_due(engine, clock, ledger, january(5))
 
     assert _debits(ledger) == Decimal("150.00")
     [following] = _pending_executions(engine, schedule_id)
     assert (following.occurrence_index, following.amount) == (2, Decimal("150.0000"))
-    assert following.due_at == _jan(12, second=0)
+    assert following.due_at == january(12, second=0)
 
 
 def test_moving_the_time_on_the_day_of_a_payment_does_not_pay_that_day_twice(
     engine: sa.Engine, clock: SettableClock, ledger: Ledger
 ) -> None:
     schedule_id = schedules.create(engine, clock, _weekly())
-    run_due(engine, clock, ledger, _jan(5))
-    clock.advance_to(_jan(5, hour=10))
+    run_due(engine, clock, ledger, january(5))
+    clock.advance_to(january(5, hour=10))
 
     _amend(engine, clock, schedule_id, {"time_of_day": "18:00"}, expected_version=1)
-    run_due(engine, clock, ledger, _jan(5, hour=23))
+    run_due(engine, clock, ledger, january(5, hour=23))
 
     assert _debits(ledger) == Decimal("100.00")
     [next_execution] = _pending_executions(engine, schedule_id)
-    assert next_execution.due_at == _jan(12, hour=18, second=0)
+    assert next_execution.due_at == january(12, hour=18, second=0)
 
 
 def test_an_execution_waiting_for_a_retry_finishes_on_the_terms_it_started_with(
     engine: sa.Engine, clock: SettableClock, ledger: Ledger
 ) -> None:
     schedule_id = schedules.create(engine, clock, _weekly(amount="3500.00"))
-    run_due(engine, clock, ledger, _jan(5))  # insufficient funds: waits for a retry
-    clock.advance_to(_jan(5, hour=10))
+    run_due(engine, clock, ledger, january(5))  # insufficient funds: waits for a retry
+    clock.advance_to(january(5, hour=10))
 
     amended = _amend(
         engine,
@@ -213,7 +193,7 @@ def test_a_one_time_transfer_already_started_cannot_be_amended(
     engine: sa.Engine, clock: SettableClock, ledger: Ledger
 ) -> None:
     schedule_id = schedules.create(engine, clock, _one_time(amount="3500.00"))
-    run_due(engine, clock, ledger, _jan(5))
+    run_due(engine, clock, ledger, january(5))
     before = snapshot(engine)
 
     with pytest.raises(errors.ScheduleNotChangeable):
@@ -228,9 +208,9 @@ def test_a_one_time_transfer_not_yet_due_moves_to_its_new_date(
     schedule_id = schedules.create(engine, clock, _one_time())
 
     _amend(engine, clock, schedule_id, {"start_date": "2027-01-08"}, expected_version=1)
-    run_due(engine, clock, ledger, _jan(5))
+    run_due(engine, clock, ledger, january(5))
     assert _debits(ledger) == 0
-    run_due(engine, clock, ledger, _jan(8))
+    run_due(engine, clock, ledger, january(8))
 
     assert _debits(ledger) == Decimal("100.00")
     assert schedule_row(engine, schedule_id).status == "completed"
@@ -240,7 +220,7 @@ def test_the_last_amended_occurrence_completes_the_schedule(
     engine: sa.Engine, clock: SettableClock, ledger: Ledger
 ) -> None:
     schedule_id = schedules.create(engine, clock, _weekly(count=2))
-    run_due(engine, clock, ledger, _jan(5))
+    run_due(engine, clock, ledger, january(5))
 
     amended = _amend(
         engine,
@@ -250,7 +230,7 @@ def test_the_last_amended_occurrence_completes_the_schedule(
         expected_version=1,
     )
     assert amended.stored.next_index is None
-    run_due(engine, clock, ledger, _jan(12))
+    run_due(engine, clock, ledger, january(12))
 
     assert _debits(ledger) == Decimal("170.00")
     assert schedule_row(engine, schedule_id).status == "completed"
@@ -279,7 +259,7 @@ def test_a_paused_schedule_stays_paused_and_resumes_on_its_new_terms(
         uow=SqlUnitOfWork(engine),
         clock=clock,
     )
-    run_due(engine, clock, ledger, _jan(5))
+    run_due(engine, clock, ledger, january(5))
 
     assert _debits(ledger) == Decimal("20.00")
 

@@ -33,7 +33,7 @@ from scheduler.service.execute_claimed import (
     TransactionMode,
 )
 from tests.support import schedules
-from tests.support.clock import SettableClock
+from tests.support.clock import SettableClock, january
 from tests.support.engine_steps import (
     WORKER,
     claim,
@@ -47,35 +47,10 @@ from tests.support.engine_steps import (
     schedule_row,
     snapshot,
 )
-
-DEBIT = "GB-DEBIT-1"
-CREDIT = "GB-CREDIT-1"
-OPENING = Money.of("3000.00", "GBP")
-
+from tests.unit.service.conftest import CREDIT, DEBIT, OPENING
 
 EXECUTION = OperationKind.EXECUTION.value
 REMINDER = OperationKind.REMINDER.value
-
-
-def _jan(day: int, hour: int = 9, minute: int = 0, second: int = 1) -> datetime:
-    """An instant in January 2027 (UTC); by default one second after 09:00."""
-    return datetime(2027, 1, day, hour, minute, second, tzinfo=UTC)
-
-
-# --------------------------------------------------------------------------- fixtures
-
-
-@pytest.fixture
-def clock() -> SettableClock:
-    return SettableClock(datetime(2027, 1, 1, 12, 0, tzinfo=UTC))
-
-
-@pytest.fixture
-def ledger(engine: sa.Engine, clock: SettableClock) -> Ledger:
-    ledger = Ledger(engine, clock)
-    ledger.open_account(DEBIT, "alice", "GBP", opening_balance=OPENING)
-    ledger.open_account(CREDIT, "bank", "GBP")
-    return ledger
 
 
 # --------------------------------------------------------------------------- helpers
@@ -237,11 +212,11 @@ def test_operations_falling_due_while_paused_are_skipped_without_moving_money(
     schedule_id = schedules.create(engine, clock, _weekly(count=3))
     _change(engine, clock, schedule_id, ScheduleAction.PAUSE)
 
-    claimed, report = run_due(engine, clock, ledger, _jan(4))
+    claimed, report = run_due(engine, clock, ledger, january(4))
     assert [op.kind for op in claimed] == [OperationKind.REMINDER]
     assert report.recorded == {OperationStatus.SKIPPED: 1}
 
-    claimed, report = run_due(engine, clock, ledger, _jan(5))
+    claimed, report = run_due(engine, clock, ledger, january(5))
     assert [op.kind for op in claimed] == [OperationKind.EXECUTION]
     assert report.recorded == {OperationStatus.SKIPPED: 1}
 
@@ -269,8 +244,8 @@ def test_an_execution_skipped_while_paused_still_materialises_the_next_occurrenc
 ) -> None:
     schedule_id = schedules.create(engine, clock, _weekly(count=3))
     _change(engine, clock, schedule_id, ScheduleAction.PAUSE)
-    run_due(engine, clock, ledger, _jan(4))
-    run_due(engine, clock, ledger, _jan(5))
+    run_due(engine, clock, ledger, january(4))
+    run_due(engine, clock, ledger, january(5))
 
     assert operation_rows(engine, schedule_id) == [
         (0, EXECUTION, "skipped"),
@@ -304,9 +279,9 @@ def test_resuming_before_the_due_time_lets_the_operation_execute_normally(
     assert audit[-1].details["version"] == 3
     assert outbox_event_types(engine, schedule_id)[-1] == "com.tsched.schedule.resumed.v1"
 
-    _, report = run_due(engine, clock, ledger, _jan(4))
+    _, report = run_due(engine, clock, ledger, january(4))
     assert report.recorded == {OperationStatus.SUCCEEDED: 1}
-    _, report = run_due(engine, clock, ledger, _jan(5))
+    _, report = run_due(engine, clock, ledger, january(5))
     assert report.recorded == {OperationStatus.SUCCEEDED: 1}
     assert ledger.balance(DEBIT) == Money.of("2900.00", "GBP")
     assert ledger.balance(CREDIT) == Money.of("100.00", "GBP")
@@ -317,15 +292,15 @@ def test_an_occurrence_skipped_while_paused_is_not_caught_up_after_resuming(
 ) -> None:
     schedule_id = schedules.create(engine, clock, _weekly(count=3))
     _change(engine, clock, schedule_id, ScheduleAction.PAUSE)
-    run_due(engine, clock, ledger, _jan(4))
-    run_due(engine, clock, ledger, _jan(5))
-    clock.advance_to(_jan(6))
+    run_due(engine, clock, ledger, january(4))
+    run_due(engine, clock, ledger, january(5))
+    clock.advance_to(january(6))
     _change(engine, clock, schedule_id, ScheduleAction.RESUME)
 
-    claimed, _ = run_due(engine, clock, ledger, _jan(6, second=2))
+    claimed, _ = run_due(engine, clock, ledger, january(6, second=2))
     assert claimed == []
-    run_due(engine, clock, ledger, _jan(11))
-    _, report = run_due(engine, clock, ledger, _jan(12))
+    run_due(engine, clock, ledger, january(11))
+    _, report = run_due(engine, clock, ledger, january(12))
 
     assert report.recorded == {OperationStatus.SUCCEEDED: 1}
     assert ledger.balance(DEBIT) == Money.of("2900.00", "GBP")  # one payment, not two
@@ -371,8 +346,8 @@ def _schedule_with_retry_wait_and_pending(
     """A weekly payment of 5000.00 from 3000.00: occurrence 0 waits for a retry
     (insufficient funds, retried Wed 6 Jan 08:00), occurrence 1 is pending."""
     schedule_id = schedules.create(engine, clock, _weekly(count=3, amount="5000.00"))
-    run_due(engine, clock, ledger, _jan(4))
-    _, report = run_due(engine, clock, ledger, _jan(5))
+    run_due(engine, clock, ledger, january(4))
+    _, report = run_due(engine, clock, ledger, january(5))
     assert report.recorded == {OperationStatus.RETRY_WAIT: 1}
     assert operation_rows(engine, schedule_id) == [
         (0, EXECUTION, "retry_wait"),
@@ -388,7 +363,7 @@ def test_cancelling_cancels_pending_and_retry_wait_operations_in_the_same_transa
 ) -> None:
     schedule_id = _schedule_with_retry_wait_and_pending(engine, clock, ledger)
     ids = operation_ids(engine, schedule_id)
-    clock.advance_to(_jan(5, 15))
+    clock.advance_to(january(5, 15))
 
     result = _change(engine, clock, schedule_id, ScheduleAction.CANCEL, reason="moved bank")
 
@@ -444,7 +419,7 @@ def test_nothing_runs_after_a_cancel_and_no_next_occurrence_is_materialised(
     before = snapshot(engine)
 
     # The retry time, the next reminder and execution, and well past the last occurrence.
-    for at in (_jan(6, 8), _jan(11), _jan(12), _jan(18), _jan(19), _jan(30)):
+    for at in (january(6, 8), january(11), january(12), january(18), january(19), january(30)):
         claimed, _ = run_due(engine, clock, ledger, at)
         assert claimed == [], at
 
@@ -473,7 +448,7 @@ def test_a_claimed_operation_is_reported_in_flight_and_not_cancelled(
     engine: sa.Engine, clock: SettableClock, ledger: Ledger
 ) -> None:
     schedule_id = schedules.create(engine, clock, _weekly(count=3, reminders=()))
-    clock.advance_to(_jan(5))
+    clock.advance_to(january(5))
     claimed = claim(engine, clock)
     assert [op.occurrence_index for op in claimed] == [0]
 
@@ -489,7 +464,7 @@ def test_an_in_flight_execution_recorded_after_the_cancel_materialises_no_next_o
     engine: sa.Engine, clock: SettableClock, ledger: Ledger
 ) -> None:
     schedule_id = schedules.create(engine, clock, _weekly(count=3, reminders=()))
-    clock.advance_to(_jan(5))
+    clock.advance_to(january(5))
     claimed = claim(engine, clock)
     _change(engine, clock, schedule_id, ScheduleAction.CANCEL)
 
@@ -499,7 +474,7 @@ def test_an_in_flight_execution_recorded_after_the_cancel_materialises_no_next_o
     assert [index for index, _, _ in operation_rows(engine, schedule_id)] == [0]
     row = schedule_row(engine, schedule_id)
     assert (row.status, row.next_index) == ("cancelled", 1)
-    for at in (_jan(11), _jan(12), _jan(19)):
+    for at in (january(11), january(12), january(19)):
         assert run_due(engine, clock, ledger, at)[0] == []
 
 
@@ -509,7 +484,7 @@ def test_an_execution_in_flight_at_the_gateway_during_the_cancel_materialises_no
     """The worker read the schedule (active) before the customer cancelled it, and
     records the outcome after: the cancelled schedule must still get no new occurrence."""
     schedule_id = schedules.create(engine, clock, _weekly(count=3, reminders=()))
-    clock.advance_to(_jan(5))
+    clock.advance_to(january(5))
     claimed = claim(engine, clock)
     results: list[StatusChanged] = []
 
@@ -527,7 +502,7 @@ def test_a_schedule_cancelled_while_its_execution_was_in_flight_never_pays_again
     engine: sa.Engine, clock: SettableClock, ledger: Ledger
 ) -> None:
     schedule_id = schedules.create(engine, clock, _weekly(count=3, reminders=()))
-    clock.advance_to(_jan(5))
+    clock.advance_to(january(5))
     claimed = claim(engine, clock)
 
     def cancel() -> None:
@@ -536,7 +511,7 @@ def test_a_schedule_cancelled_while_its_execution_was_in_flight_never_pays_again
     execute(engine, clock, _GatewayWithHook(ledger, cancel), claimed)
     assert ledger.balance(DEBIT) == Money.of("2900.00", "GBP")  # the in-flight one
 
-    for at in (_jan(12), _jan(19), _jan(26)):
+    for at in (january(12), january(19), january(26)):
         run_due(engine, clock, ledger, at)
 
     assert ledger.balance(DEBIT) == Money.of("2900.00", "GBP")
@@ -546,7 +521,7 @@ def test_an_in_flight_last_execution_does_not_complete_a_cancelled_schedule(
     engine: sa.Engine, clock: SettableClock, ledger: Ledger
 ) -> None:
     schedule_id = schedules.create(engine, clock, _one_time(reminders=()))
-    clock.advance_to(_jan(5))
+    clock.advance_to(january(5))
     claimed = claim(engine, clock)
 
     def cancel() -> None:
@@ -586,7 +561,7 @@ def _cancelled(engine: sa.Engine, clock: SettableClock, ledger: Ledger) -> uuid.
 
 def _completed(engine: sa.Engine, clock: SettableClock, ledger: Ledger) -> uuid.UUID:
     schedule_id = schedules.create(engine, clock, _one_time(reminders=()))
-    run_due(engine, clock, ledger, _jan(5))
+    run_due(engine, clock, ledger, january(5))
     assert schedule_row(engine, schedule_id).status == "completed"
     return schedule_id
 
@@ -696,10 +671,10 @@ def test_a_one_time_transfer_that_succeeds_completes_its_schedule(
     engine: sa.Engine, clock: SettableClock, ledger: Ledger, mode: TransactionMode
 ) -> None:
     schedule_id = schedules.create(engine, clock, _one_time())
-    run_due(engine, clock, ledger, _jan(4), mode)
+    run_due(engine, clock, ledger, january(4), mode)
     assert schedule_row(engine, schedule_id).status == "active"  # a reminder ends nothing
 
-    claimed, report = run_due(engine, clock, ledger, _jan(5), mode)
+    claimed, report = run_due(engine, clock, ledger, january(5), mode)
 
     assert report.recorded == {OperationStatus.SUCCEEDED: 1}
     row = schedule_row(engine, schedule_id)
@@ -719,7 +694,7 @@ def test_a_one_time_transfer_that_succeeds_completes_its_schedule(
     assert (data["status"], data["version"]) == ("completed", 2)
     assert ledger.balance(DEBIT) == Money.of("2900.00", "GBP")
 
-    assert run_due(engine, clock, ledger, _jan(30), mode)[0] == []
+    assert run_due(engine, clock, ledger, january(30), mode)[0] == []
     assert _completions(engine, schedule_id) == (1, 1)
 
 
@@ -728,16 +703,16 @@ def test_a_recurring_schedule_of_two_completes_only_after_its_second_execution(
     engine: sa.Engine, clock: SettableClock, ledger: Ledger, mode: TransactionMode
 ) -> None:
     schedule_id = schedules.create(engine, clock, _weekly(count=2))
-    run_due(engine, clock, ledger, _jan(4), mode)
-    run_due(engine, clock, ledger, _jan(5), mode)
+    run_due(engine, clock, ledger, january(4), mode)
+    run_due(engine, clock, ledger, january(5), mode)
 
     row = schedule_row(engine, schedule_id)
     assert (row.status, row.version, row.next_index) == ("active", 1, None)
     assert _completions(engine, schedule_id) == (0, 0)
 
-    run_due(engine, clock, ledger, _jan(11), mode)
+    run_due(engine, clock, ledger, january(11), mode)
     assert schedule_row(engine, schedule_id).status == "active"
-    _, report = run_due(engine, clock, ledger, _jan(12), mode)
+    _, report = run_due(engine, clock, ledger, january(12), mode)
 
     assert report.recorded == {OperationStatus.SUCCEEDED: 1}
     row = schedule_row(engine, schedule_id)
@@ -751,13 +726,13 @@ def test_a_last_execution_waiting_for_a_retry_completes_the_schedule_only_when_i
     engine: sa.Engine, clock: SettableClock, ledger: Ledger
 ) -> None:
     schedule_id = schedules.create(engine, clock, _one_time(amount="5000.00", reminders=()))
-    _, report = run_due(engine, clock, ledger, _jan(5))
+    _, report = run_due(engine, clock, ledger, january(5))
     assert report.recorded == {OperationStatus.RETRY_WAIT: 1}
     assert schedule_row(engine, schedule_id).status == "active"
     assert _completions(engine, schedule_id) == (0, 0)
 
     ledger.deposit(DEBIT, Money.of("2000.00", "GBP"))
-    _, report = run_due(engine, clock, ledger, _jan(6, 8, 0, 0))  # next business morning
+    _, report = run_due(engine, clock, ledger, january(6, 8, 0, 0))  # next business morning
 
     assert report.recorded == {OperationStatus.SUCCEEDED: 1}
     assert schedule_row(engine, schedule_id).status == "completed"
@@ -768,12 +743,12 @@ def test_a_last_execution_that_finally_fails_completes_the_schedule(
     engine: sa.Engine, clock: SettableClock, ledger: Ledger
 ) -> None:
     schedule_id = schedules.create(engine, clock, _one_time(amount="5000.00", reminders=()))
-    run_due(engine, clock, ledger, _jan(5))
-    _, report = run_due(engine, clock, ledger, _jan(6, 8, 0, 0))
+    run_due(engine, clock, ledger, january(5))
+    _, report = run_due(engine, clock, ledger, january(6, 8, 0, 0))
     assert report.recorded == {OperationStatus.RETRY_WAIT: 1}
     assert schedule_row(engine, schedule_id).status == "active"
 
-    _, report = run_due(engine, clock, ledger, _jan(7, 8, 0, 0))
+    _, report = run_due(engine, clock, ledger, january(7, 8, 0, 0))
 
     assert report.recorded == {OperationStatus.FAILED: 1}
     assert schedule_row(engine, schedule_id).status == "completed"
@@ -788,16 +763,16 @@ def test_a_schedule_completes_only_when_every_execution_is_final_in_whatever_ord
     schedule_id = schedules.create(engine, clock, _weekly(count=2, reminders=()))
     first = operation_ids(engine, schedule_id)[(0, EXECUTION)]
     gateway = _UnavailableFor(ledger, {str(first)})
-    _, report = run_due(engine, clock, gateway, _jan(5))
+    _, report = run_due(engine, clock, gateway, january(5))
     assert report.recorded == {OperationStatus.RETRY_WAIT: 1}
 
-    _, report = run_due(engine, clock, gateway, _jan(12))  # claims both
+    _, report = run_due(engine, clock, gateway, january(12))  # claims both
     assert report.recorded == {OperationStatus.RETRY_WAIT: 1, OperationStatus.SUCCEEDED: 1}
     assert schedule_row(engine, schedule_id).status == "active"
     assert _completions(engine, schedule_id) == (0, 0)
 
     gateway.down.clear()
-    _, report = run_due(engine, clock, gateway, _jan(12, 9, 30))
+    _, report = run_due(engine, clock, gateway, january(12, 9, 30))
 
     assert report.recorded == {OperationStatus.SUCCEEDED: 1}
     assert schedule_row(engine, schedule_id).status == "completed"
@@ -810,10 +785,10 @@ def test_a_paused_schedule_whose_last_operation_is_skipped_completes(
 ) -> None:
     schedule_id = schedules.create(engine, clock, _one_time())
     _change(engine, clock, schedule_id, ScheduleAction.PAUSE)
-    run_due(engine, clock, ledger, _jan(4))
+    run_due(engine, clock, ledger, january(4))
     assert schedule_row(engine, schedule_id).status == "paused"
 
-    _, report = run_due(engine, clock, ledger, _jan(5))
+    _, report = run_due(engine, clock, ledger, january(5))
 
     assert report.recorded == {OperationStatus.SKIPPED: 1}
     row = schedule_row(engine, schedule_id)
