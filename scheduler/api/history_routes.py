@@ -26,13 +26,15 @@ from scheduler.api import cursors, schemas
 from scheduler.api.auth import Principal
 from scheduler.api.exports import csv_file, keyset, pdf_report
 from scheduler.api.requests import commit_channel_read
-from scheduler.api.schedule_routes import MAX_PAGE, Caller, RuntimeDep, customer_of
+from scheduler.api.schedule_routes import Caller, RuntimeDep, customer_of
 from scheduler.bootstrap import Runtime
 from scheduler.domain import errors
 from scheduler.domain.operation import OperationStatus
 from scheduler.ports import HistoryEntry, HistoryQuery
 from scheduler.service.event_data import masked
 
+#: Most attempts one page of the history holds: a 1,000-row query is one request.
+MAX_HISTORY_PAGE = 1_000
 #: Most attempts one download holds; past it the download is refused, not cut short.
 MAX_EXPORT_ROWS = 1_000_000
 #: Attempts a download reads per query (and unit of work).
@@ -148,7 +150,7 @@ def page(
     request: Request,
     runtime: RuntimeDep,
     filters: Filter,
-    limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 50,
+    limit: Annotated[int, Query(ge=1, le=MAX_HISTORY_PAGE)] = 50,
     cursor: Annotated[str | None, Query(max_length=200)] = None,
 ) -> schemas.HistoryPage:
     """Attempts finished in [from, to) with an amount in [amount_min, amount_max],
