@@ -1,5 +1,6 @@
 """`tsched serve` as a process: its HTTP API takes a schedule over real HTTP, its
-dispatcher executes it through the embedded ledger, and SIGTERM stops both."""
+dispatcher executes it through the embedded ledger, the history and its downloads
+show the attempt over HTTP, and SIGTERM stops both."""
 
 from __future__ import annotations
 
@@ -121,6 +122,18 @@ def test_a_transfer_created_over_http_is_executed_by_the_same_process(served: Se
         assert Ledger(engine, SystemClock()).balance("GB-DEBIT-1") == Money.of("380.00", "GBP")
     finally:
         engine.dispose()
+    history = httpx.get(f"{served.base_url}/v1/history", headers=headers, timeout=5).json()
+    assert [(item["status"], item["amount"]["value"]) for item in history["items"]] == [
+        ("succeeded", "120.00")
+    ]
+    with httpx.stream(
+        "GET", f"{served.base_url}/v1/history/export.csv", headers=headers, timeout=5
+    ) as download:
+        assert download.status_code == 200
+        assert download.headers["Content-Type"] == "text/csv; charset=utf-8"
+        rows = b"".join(download.iter_bytes()).decode().splitlines()
+    assert len(rows) == 2
+    assert "120.00" in rows[1]
 
     served.process.send_signal(signal.SIGTERM)
     assert served.process.wait(timeout=DEADLINE) == 0
