@@ -367,12 +367,12 @@ async def _open_loop(clients: int, requests: int, rate: float, call: Call) -> No
     """`requests` calls arriving at `rate` per second in all, each at its own time
     whether or not earlier ones have been answered, from the `clients` in turn."""
     began = time.perf_counter()
-    sent: list[asyncio.Task[None]] = []
+    sent: list[asyncio.Future[None]] = []
     for number in range(requests):
         delay = began + number / rate - time.perf_counter()
         if delay > 0:
             await asyncio.sleep(delay)
-        sent.append(asyncio.create_task(call(number % clients, number)))
+        sent.append(asyncio.ensure_future(call(number % clients, number)))
     await asyncio.gather(*sent)
 
 

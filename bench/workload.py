@@ -45,6 +45,7 @@ from scheduler.adapters.sql import bulk, migrate, tables
 from scheduler.adapters.sql.audit import SqlAuditRepository
 from scheduler.adapters.sql.engine import create_engine
 from scheduler.adapters.sql.history import SqlHistoryRepository
+from scheduler.adapters.sql.idempotency import SqlIdempotencyRepository
 from scheduler.adapters.sql.operations import SqlOperationRepository
 from scheduler.adapters.sql.outbox import SqlOutboxRepository
 from scheduler.adapters.sql.schedules import SqlScheduleRepository
@@ -417,6 +418,7 @@ class _BatchingUnitOfWork:
         self.operations = SqlOperationRepository(connection)
         self.history = SqlHistoryRepository(connection)
         self.outbox = SqlOutboxRepository(connection)
+        self.idempotency = SqlIdempotencyRepository(connection)
         self.audit = SqlAuditRepository(connection)
 
     def __enter__(self) -> Self:
