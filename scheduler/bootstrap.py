@@ -39,8 +39,8 @@ class Runtime:
     ledger: Ledger | None
     publisher: EventPublisher | None
     worker: str
-    #: Who holds which account; None when the gateway's books cannot be asked.
-    accounts: AccountDirectory | None = None
+    #: Who holds which account: the books of the gateway that moves the money.
+    accounts: AccountDirectory
     #: Called by `close`: release the clients the adapters opened.
     closers: tuple[Callable[[], None], ...] = ()
 
@@ -67,10 +67,11 @@ def build(settings: Settings, *, clock: Clock | None = None, worker: str | None 
     closers: list[Callable[[], None]] = []
     ledger = None
     gateway: PaymentGateway
+    accounts: AccountDirectory
     if settings.core_banking_url is None:
-        gateway = ledger = Ledger(engine, clock)
+        gateway = accounts = ledger = Ledger(engine, clock)
     else:
-        gateway = core_banking = CoreBankingGateway(settings.core_banking_url)
+        gateway = accounts = core_banking = CoreBankingGateway(settings.core_banking_url)
         closers.append(core_banking.close)
     publisher = None
     if settings.kafka_bootstrap_servers is not None:
@@ -86,7 +87,7 @@ def build(settings: Settings, *, clock: Clock | None = None, worker: str | None 
         ledger=ledger,
         publisher=publisher,
         worker=worker or default_worker_name(),
-        accounts=ledger,
+        accounts=accounts,
         closers=tuple(closers),
     )
 

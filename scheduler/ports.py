@@ -13,6 +13,7 @@ from typing import Any, Protocol, Self
 from uuid import UUID
 
 from scheduler.domain.audit import AuditBlock, AuditEntry, AuditRecord
+from scheduler.domain.errors import SchedulerError
 from scheduler.domain.events import Event, StoredEvent
 from scheduler.domain.money import Money
 from scheduler.domain.operation import Operation, OperationStatus, Outcome
@@ -77,11 +78,18 @@ class PaymentGateway(Protocol):
         ...
 
 
+class AccountDirectoryUnavailable(SchedulerError):
+    """The bank's books could not be asked who holds an account; try again shortly."""
+
+    code = "account_directory_unavailable"
+
+
 class AccountDirectory(Protocol):
     """Who holds which account, as the bank's books say."""
 
     def holds(self, customer_id: str, account_id: str) -> bool:
-        """Whether `customer_id` holds the open account `account_id`."""
+        """Whether `customer_id` holds the open account `account_id`. Raises
+        `AccountDirectoryUnavailable` when the books cannot be asked."""
         ...
 
 

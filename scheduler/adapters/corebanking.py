@@ -21,6 +21,15 @@ Answers:
 * ``5xx``, ``429``, ``408``, timeouts and connection errors: unavailable. The money may
   or may not have moved; the engine retries later with the same key.
 
+It is also the `AccountDirectory` the API asks before a customer may debit an account::
+
+    GET {base_url}/customers/{customer_id}/accounts/{account_id}
+
+``200`` with ``{"status": "open", ...}``: the customer holds the open account; ``404``
+(or any other status of the account): they do not. Anything else (5xx, a timeout) raises
+`AccountDirectoryUnavailable`: the API answers 503 and stores nothing, rather than let
+a schedule debit an account nobody could vouch for.
+
 This adapter never retries itself (the engine retries with backoff) and sends the
 transfers of a batch one after another. Authentication belongs to the `httpx.Client`
 passed in (e.g. ``auth=`` or default headers); none is added here.
@@ -31,6 +40,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from typing import Any, Self
+from urllib.parse import quote
 
 import httpx
 
@@ -58,7 +68,8 @@ class CoreBankingGateway:
         timeout: httpx.Timeout = DEFAULT_TIMEOUT,
         client: httpx.Client | None = None,
     ) -> None:
-        self._url = f"{base_url.rstrip('/')}/transfers"
+        self._base_url = base_url.rstrip("/")
+        self._url = f"{self._base_url}/transfers"
         self._timeout = timeout
         self._owns_client = client is None
         self._client = client if client is not None else httpx.Client()
@@ -69,6 +80,26 @@ class CoreBankingGateway:
         """Send each request with its key as ``Idempotency-Key``; a failure of one
         request (timeout, error status) is that request's result, never an exception."""
         return [self._transfer(request) for request in requests]
+
+    def holds(self, customer_id: str, account_id: str) -> bool:
+        """Whether core banking says `customer_id` holds the open account `account_id`."""
+        url = f"{self._base_url}/customers/{quote(customer_id, safe='')}/accounts/"
+        url += quote(account_id, safe="")
+        try:
+            response = self._client.get(
+                url, headers={"Accept": "application/json"}, timeout=self._timeout
+            )
+        except httpx.HTTPError as error:
+            raise ports.AccountDirectoryUnavailable(
+                f"core banking could not be asked: {type(error).__name__}"
+            ) from None
+        if response.status_code == 404:
+            return False
+        if response.status_code != 200:
+            raise ports.AccountDirectoryUnavailable(
+                f"core banking answered {response.status_code} about an account"
+            )
+        return _json(response).get("status") == "open"
 
     def close(self) -> None:
         """Close the HTTP client if this gateway created it."""

@@ -24,6 +24,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from pydantic.json_schema import SkipJsonSchema
 from starlette.exceptions import HTTPException
 
+from scheduler import ports
 from scheduler.api import auth
 from scheduler.domain import errors
 
@@ -36,6 +37,7 @@ _STATUS: dict[type[errors.SchedulerError], int] = {
     auth.Unauthenticated: 401,
     auth.Forbidden: 403,
     auth.KeySourceUnavailable: 503,
+    ports.AccountDirectoryUnavailable: 503,
     errors.ValidationError: 422,
     errors.CurrencyMismatch: 422,
     errors.UnknownSchedule: 404,
@@ -56,7 +58,8 @@ _MEANINGS = {
     412: "The resource changed since the ETag sent as If-Match.",
     422: "The request is not valid (`errors` names the fields at fault).",
     428: "The change needs the resource's ETag as If-Match.",
-    503: "Callers cannot be verified now (no token keys); try again shortly.",
+    503: "Something this request needs (the token keys, the bank's account records) "
+    "cannot be reached; try again shortly.",
 }
 #: How callers prove who they are (`auth`): an Entra ID (or development) bearer JWT.
 _BEARER_SCHEME = {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}

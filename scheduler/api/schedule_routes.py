@@ -265,7 +265,7 @@ def customer_of(caller: Principal) -> str:
 def _require_holder(runtime: Runtime, customer_id: str, account_id: str) -> None:
     """Refuse a debit from an account the customer does not hold. The problem is the
     same whether the account exists or not, so accounts cannot be probed."""
-    if runtime.accounts is not None and not runtime.accounts.holds(customer_id, account_id):
+    if not runtime.accounts.holds(customer_id, account_id):
         raise errors.AccountNotHeld(
             "the account to debit is not one of the customer's", field="debit_account"
         )

@@ -12,6 +12,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
+from urllib.parse import unquote
 
 import httpx
 import pytest
@@ -19,6 +20,7 @@ import pytest
 from scheduler import ports
 from scheduler.adapters import corebanking
 from scheduler.domain.money import Money
+from tests.services.process import free_ports
 
 PROBLEMS = "https://corebanking.example/problems"
 #: Answers `FakeCoreBanking.misbehave` can force for a key.
@@ -97,8 +99,31 @@ class _Server(ThreadingHTTPServer):
     app: FakeCoreBanking
 
 
+#: What the fake's books say of (customer, account): "open", "closed", or a status to
+#: answer with instead (503: the books are down).
+ACCOUNTS: dict[tuple[str, str], str | int] = {
+    ("alice", "ALICE"): "open",
+    ("alice", "OLD/1"): "closed",
+    ("alice", "DOWN"): 503,
+}
+
+
 class _Handler(BaseHTTPRequestHandler):
     server: _Server
+
+    def do_GET(self) -> None:
+        parts = self.path.split("/")
+        # /core/customers/<customer>/accounts/<account>, each part percent-encoded
+        if len(parts) == 6 and parts[2] == "customers" and parts[4] == "accounts":
+            known = ACCOUNTS.get((unquote(parts[3]), unquote(parts[5])))
+            if isinstance(known, int):
+                self._answer(known, {"title": "Service Unavailable"})
+            elif known is None:
+                self._answer(404, {"type": f"{PROBLEMS}/unknown-account"})
+            else:
+                self._answer(200, {"id": unquote(parts[5]), "status": known})
+        else:
+            self._answer(404, {"type": f"{PROBLEMS}/no-such-route"})
 
     def do_POST(self) -> None:
         length = int(self.headers.get("Content-Length", "0"))
@@ -106,6 +131,9 @@ class _Handler(BaseHTTPRequestHandler):
         app = self.server.app
         app.authorizations.append(self.headers.get("Authorization"))
         status, answer = app.handle(self.path, self.headers.get("Idempotency-Key"), body)
+        self._answer(status, answer)
+
+    def _answer(self, status: int, answer: dict[str, Any]) -> None:
         payload = json.dumps(answer).encode()
         kind = "application/json" if status < 400 else "application/problem+json"
         # A client that timed out while we hung has gone; that is the point of the test.
@@ -344,3 +372,35 @@ def test_a_client_passed_in_is_used_and_left_open(
         assert result.outcome is ports.TransferOutcome.BOOKED
         assert core.authorizations == ["Bearer test-token"]
         assert not client.is_closed
+
+
+@pytest.mark.parametrize(
+    ("customer", "account", "held"),
+    [
+        ("alice", "ALICE", True),
+        ("alice", "OLD/1", False),
+        ("alice", "BOBS", False),
+        ("bob", "ALICE", False),
+    ],
+    ids=["open", "closed", "unknown", "someone-elses"],
+)
+def test_core_banking_says_who_holds_an_open_account(
+    gateway: corebanking.CoreBankingGateway, customer: str, account: str, held: bool
+) -> None:
+    assert gateway.holds(customer, account) is held
+
+
+def test_books_answering_an_error_raise_rather_than_answer(
+    gateway: corebanking.CoreBankingGateway,
+) -> None:
+    with pytest.raises(ports.AccountDirectoryUnavailable):
+        gateway.holds("alice", "DOWN")
+
+
+def test_books_that_cannot_be_reached_raise_rather_than_answer() -> None:
+    (port,) = free_ports(1)  # nothing listens there
+    with (
+        corebanking.CoreBankingGateway(f"http://127.0.0.1:{port}/core") as unreachable,
+        pytest.raises(ports.AccountDirectoryUnavailable),
+    ):
+        unreachable.holds("alice", "ALICE")

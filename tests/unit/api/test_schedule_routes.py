@@ -3,6 +3,7 @@ idempotency keys, ETags, and customers kept apart."""
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import timedelta
 from typing import Any
 
@@ -11,7 +12,9 @@ from fastapi.testclient import TestClient
 
 from scheduler import bootstrap
 from scheduler.adapters.sql import tables
+from scheduler.api.app import create_app
 from scheduler.api.auth import DevelopmentSigner, Role
+from scheduler.ports import AccountDirectoryUnavailable
 from tests.support.clock import SettableClock
 from tests.support.schedules import MORTGAGE
 from tests.unit.api.conftest import BOBS_ACCOUNT, NOW, Headers
@@ -282,3 +285,23 @@ def test_an_if_match_that_is_not_an_etag_of_this_api_is_a_422_and_changes_nothin
     assert response.status_code == 422
     assert response.json()["errors"][0]["field"] == "If-Match"
     assert client.get(path, headers=headers()).json()["status"] == "active"
+
+
+class _BooksDown:
+    def holds(self, customer_id: str, account_id: str) -> bool:
+        raise AccountDirectoryUnavailable("core banking answered 503 about an account")
+
+
+def test_when_the_books_cannot_say_who_holds_the_account_nothing_is_created(
+    runtime: bootstrap.Runtime, signer: DevelopmentSigner, headers: Headers
+) -> None:
+    books_down = dataclasses.replace(runtime, accounts=_BooksDown())
+    with TestClient(create_app(books_down, signer.verifier())) as client:
+        response = client.post("/v1/schedules", json=MORTGAGE, headers=headers(key="k-1"))
+        again = client.post("/v1/schedules", json=MORTGAGE, headers=headers(key="k-1"))
+
+    assert response.status_code == 503
+    assert response.json()["type"] == "urn:tsched:problem:account_directory_unavailable"
+    assert again.status_code == 503
+    assert _count(runtime, tables.schedule) == 0
+    assert _count(runtime, tables.api_idempotency) == 0
