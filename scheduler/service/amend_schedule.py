@@ -84,6 +84,10 @@ def amend_schedule(
                 state.status.value, "amended", schedule_id=str(schedule_id)
             )
         _require_same_parties(current.schedule, cmd.schedule)
+        # Cancel before looking at what has started: a worker may claim the waiting
+        # occurrence until then, and must then count as started, or the amended series
+        # could pay that date again. Once cancelled (and locked), it cannot be claimed.
+        replaced = uow.operations.cancel_not_started(schedule_id, now)
         so_far = uow.operations.occurrences_so_far(schedule_id)
         started = so_far.latest_started is not None
         if current.schedule.kind is ScheduleKind.ONE_TIME_TRANSFER and started:
@@ -106,7 +110,6 @@ def amend_schedule(
             raise errors.StaleVersion(
                 schedule_id=str(schedule_id), expected=state.version, current=state.version + 1
             )
-        replaced = uow.operations.cancel_not_started(schedule_id, now)
         uow.operations.add(operations_for(amended, first, now=now), now)
         uow.audit.append(
             [
