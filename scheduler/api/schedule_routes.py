@@ -313,8 +313,14 @@ def _schedule_out(
     runtime: Runtime, stored: StoredSchedule, in_flight: list[UUID] | None = None
 ) -> schemas.ScheduleOut:
     schedule = stored.schedule
-    live = schedule.status in LIVE_STATUSES
-    upcoming = plan.preview(schedule, NEXT_EXECUTIONS, after=runtime.clock.now()) if live else []
+    upcoming = []
+    if schedule.status in LIVE_STATUSES:
+        # The occurrence materialised last is the first that may still run: an amended
+        # schedule skips the dates of its series that precede it (already paid).
+        first = schedule.first_index if stored.next_index is None else stored.next_index - 1
+        upcoming = plan.preview(
+            schedule, NEXT_EXECUTIONS, after=runtime.clock.now(), from_index=first
+        )
     return schemas.ScheduleOut(
         id=schedule.id,
         customer_id=schedule.customer_id,

@@ -74,11 +74,13 @@ def planned_execution(schedule: Schedule, index: int, nominal_date: date) -> Pla
 
 
 def preview(
-    schedule: Schedule, count: int, *, after: datetime | None = None
+    schedule: Schedule, count: int, *, after: datetime | None = None, from_index: int = 0
 ) -> list[PlannedExecution]:
     """The next `count` executions of `schedule` due strictly after the instant `after`
-    (from the first occurrence when None), in order."""
-    return list(itertools.islice(upcoming(schedule, after=after), max(count, 0)))
+    (from the first occurrence when None) and numbered `from_index` or more, in order."""
+    planned = upcoming(schedule, after=after)
+    kept = (execution for execution in planned if execution.index >= from_index)
+    return list(itertools.islice(kept, max(count, 0)))
 
 
 def upcoming(schedule: Schedule, *, after: datetime | None = None) -> Iterator[PlannedExecution]:

@@ -3,12 +3,15 @@ nothing changed by a refused request."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
 
-from tests.support.schedules import MORTGAGE
+from scheduler import bootstrap, runner
+from tests.support.clock import SettableClock
+from tests.support.schedules import MORTGAGE, one_time_transfer
 from tests.unit.api.conftest import Headers
 
 NEW_AMOUNT = {"amount": {"value": "1300.00", "currency": "GBP"}}
@@ -147,3 +150,28 @@ def test_a_cancelled_schedule_cannot_be_amended(
 
     assert response.status_code == 409
     assert response.json()["type"] == "urn:tsched:problem:schedule_not_changeable"
+
+
+def test_after_moving_the_time_on_a_payment_day_the_next_execution_shown_is_next_week(
+    client: TestClient, headers: Headers, runtime: bootstrap.Runtime
+) -> None:
+    weekly = one_time_transfer("2027-01-05", "10.00") | {
+        "kind": "recurring_payment",
+        "recurrence": {"frequency": "weekly", "count": 4},
+    }
+    created = client.post("/v1/schedules", json=weekly, headers=headers(key="w-1")).json()
+    clock = runtime.clock
+    assert isinstance(clock, SettableClock)
+    clock.advance_to(datetime(2027, 1, 5, 10, 0, 1, tzinfo=UTC))  # paid at 10:00 London
+    while runner.run_cycle(runtime, runner.LoopSettings()).claimed:
+        pass
+    clock.advance_to(datetime(2027, 1, 5, 11, 0, tzinfo=UTC))
+
+    response = _patch(client, headers, created["id"], {"time_of_day": "18:00"})
+
+    assert response.status_code == 200, response.text
+    assert [item["execute_at_utc"] for item in response.json()["next_executions"]] == [
+        "2027-01-12T18:00:00Z",
+        "2027-01-19T18:00:00Z",
+        "2027-01-26T18:00:00Z",
+    ]
