@@ -1,13 +1,14 @@
 """HTTP API benchmark: latency and throughput of `tsched serve`'s API, concurrent clients.
 
 One `tsched serve` process (the product's own command: uvicorn over TCP on 127.0.0.1,
-on a thread beside the dispatcher loop; serve has no option for more uvicorn workers)
-runs on a fresh store: a throwaway PostgreSQL cluster (or a SQLite file). Each of
-`--clients` concurrent clients (one `httpx.AsyncClient` with a pool of as many
-connections, on this process's event loop) acts as its own customer, with a development
-token: with no identity provider configured, serve trusts the key `tsched token` keeps
-in `.tsched/` of its working directory, so the benchmark runs serve in a scratch
-directory and signs with a key there. By default every client sends its share of a
+on a thread beside the dispatcher loop), or with `--api-workers N` the API apart as
+`tsched api --workers N` beside `tsched serve --no-api`, runs on a fresh store: a
+throwaway PostgreSQL cluster (or a SQLite file). Each of `--clients` concurrent clients
+(one `httpx.AsyncClient` with a pool of as many connections, on this process's event
+loop) acts as its own customer, with a development token: with no identity provider
+configured, the API trusts the key `tsched token` keeps in `.tsched/` of its working
+directory, so the benchmark runs the servers in a scratch directory and signs with a
+key there. By default every client sends its share of a
 scenario's requests one after another, with no pause (a closed loop: 50 clients keep 50
 requests in flight, which measures the server's capacity, and latency is mostly
 queueing once it is reached); with `--rate R` requests arrive at R per second in all,
@@ -37,6 +38,7 @@ process's (the clients') and anything else's, which shows whether the machine wa
 
     python -m bench.api                          # PostgreSQL, 50 clients (about 5 min)
     python -m bench.api --rate 50                # the same clients, 50 requests/s in all
+    python -m bench.api --api-workers 2          # the API in two processes of its own
     python -m bench.api --store sqlite --clients 10 --requests 200
 """
 
@@ -112,14 +114,14 @@ class Cpu:
     client: float
 
     @classmethod
-    def now(cls, serve_pid: int, postmaster_pid: int | None) -> Cpu:
+    def now(cls, server_pids: Sequence[int], postmaster_pid: int | None) -> Cpu:
         with open("/proc/stat") as file:
             user, nice, system, _idle, _iowait, *rest = map(int, file.readline().split()[1:9])
         trees = _ProcessTrees()
         return cls(
             wall=time.perf_counter(),
             machine=(user + nice + system + sum(rest)) / _TICKS,
-            serve=trees.cpu(serve_pid),
+            serve=sum(trees.cpu(pid) for pid in server_pids),
             postgres=trees.cpu(postmaster_pid) if postmaster_pid is not None else 0.0,
             client=time.process_time(),
         )
@@ -240,7 +242,7 @@ class Bench:
     seeded history's time window."""
 
     client: httpx.AsyncClient
-    serve_pid: int
+    server_pids: list[int]
     postmaster_pid: int | None
     customers: list[Customer]
     window: dict[str, str]
@@ -392,9 +394,9 @@ async def _measure(
     await run(args.warmup)
     for tally in tallies:
         tally.reset()
-    before = Cpu.now(bench.serve_pid, bench.postmaster_pid)
+    before = Cpu.now(bench.server_pids, bench.postmaster_pid)
     await run(requests)
-    used = Cpu.now(bench.serve_pid, bench.postmaster_pid) - before
+    used = Cpu.now(bench.server_pids, bench.postmaster_pid) - before
     for tally in tallies:
         tally.cpu = used
         print(tally.line(), flush=True)
@@ -458,7 +460,7 @@ async def _benchmark(
     async with httpx.AsyncClient(base_url=served.base_url, limits=limits, timeout=60.0) as client:
         bench = Bench(
             client=client,
-            serve_pid=served.process.pid,
+            server_pids=[popen.pid for popen in served.processes],
             postmaster_pid=_postmaster_pid(served.database_url),
             customers=customers,
             window=window,
@@ -507,18 +509,27 @@ def _store(store: str) -> Iterator[str]:
 
 @dataclass(frozen=True, slots=True)
 class Served:
+    """The server processes: `tsched serve`, and `tsched api` when the API runs apart."""
+
     base_url: str
     database_url: str
-    process: subprocess.Popen[bytes]
+    processes: list[subprocess.Popen[bytes]]
     log_path: Path
 
 
 @contextmanager
-def _serving(url: str, directory: Path) -> Iterator[Served]:
-    """`tsched serve` with its API on a free port, run in `directory` (so it trusts the
-    development key there); stopped with SIGTERM on exit, killed if it hangs."""
+def _serving(url: str, directory: Path, api_workers: int) -> Iterator[Served]:
+    """`tsched serve` with its API on a free port, or with `api_workers`, `tsched serve
+    --no-api` beside `tsched api --workers api_workers`; run in `directory` (so the API
+    trusts the development key there); stopped with SIGTERM on exit, killed if hung."""
     (port,) = process.free_ports(1)
-    argv = [sys.executable, "-m", "scheduler.cli", "serve", "--quiet", "--no-migrate"]
+    command = [sys.executable, "-m", "scheduler.cli"]
+    commands = [[*command, "serve", "--quiet", "--no-migrate", "--api-port", str(port)]]
+    if api_workers:
+        commands = [
+            [*command, "serve", "--quiet", "--no-migrate", "--no-api"],
+            [*command, "api", "--port", str(port), "--workers", str(api_workers)],
+        ]
     env = {
         "PATH": os.environ.get("PATH", os.defpath),
         "PYTHONPATH": str(REPO_ROOT),
@@ -526,20 +537,23 @@ def _serving(url: str, directory: Path) -> Iterator[Served]:
     }
     log_path = directory / "serve.log"
     with log_path.open("wb") as log:
-        popen = subprocess.Popen(  # noqa: S603
-            [*argv, "--api-port", str(port)], cwd=directory, env=env, stdout=log, stderr=log
-        )
-    served = Served(f"http://127.0.0.1:{port}", url, popen, log_path)
+        popens = [
+            subprocess.Popen(argv, cwd=directory, env=env, stdout=log, stderr=log)  # noqa: S603
+            for argv in commands
+        ]
+    served = Served(f"http://127.0.0.1:{port}", url, popens, log_path)
     try:
         _wait_ready(served)
         yield served
     finally:
-        popen.send_signal(signal.SIGTERM)
-        try:
-            popen.wait(timeout=SERVE_STOP_TIMEOUT)
-        except subprocess.TimeoutExpired:
-            popen.kill()
-            popen.wait()
+        for popen in popens:
+            popen.send_signal(signal.SIGTERM)
+        for popen in popens:
+            try:
+                popen.wait(timeout=SERVE_STOP_TIMEOUT)
+            except subprocess.TimeoutExpired:
+                popen.kill()
+                popen.wait()
 
 
 def _wait_ready(served: Served) -> None:
@@ -556,9 +570,11 @@ def _wait_ready(served: Served) -> None:
 
 
 def _require_running(served: Served) -> None:
-    if served.process.poll() is not None:
+    for popen in served.processes:
+        if popen.poll() is None:
+            continue
         log = process.tail(served.log_path)
-        raise RuntimeError(f"tsched serve exited with {served.process.returncode}:\n{log}")
+        raise RuntimeError(f"a server process exited with {popen.returncode}:\n{log}")
 
 
 def _seed_history(url: str, clients: int) -> workload.Workload:
@@ -636,12 +652,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _arguments(argv)
     with _store(args.store) as url, tempfile.TemporaryDirectory(prefix="tsched-bench-") as cwd:
         directory = Path(cwd)
-        _print_setting(url, args.clients, args.rate)
+        _print_setting(url, args)
         began = time.perf_counter()
         work = _seed_history(url, args.clients)
         window_from = datetime.now(UTC)
         customers = _customers(work, directory / ".tsched")
-        with _serving(url, directory) as served:
+        with _serving(url, directory, args.api_workers) as served:
             _wait_until_executed(url, served)
             window = {"from": window_from.isoformat(), "to": datetime.now(UTC).isoformat()}
             print(
@@ -657,15 +673,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     return 0
 
 
-def _print_setting(url: str, clients: int, rate: float | None) -> None:
+def _print_setting(url: str, args: argparse.Namespace) -> None:
     load = ", ".join(f"{value:.2f}" for value in os.getloadavg())
+    rate, clients = args.rate, args.clients
     arrivals = "closed loop" if rate is None else f"open loop, {rate:g} requests/s in all"
+    server = (
+        f"`tsched api --workers {args.api_workers}` beside `tsched serve --no-api`"
+        if args.api_workers
+        else "one `tsched serve` process, its API one uvicorn worker on a thread beside "
+        "the dispatcher loop"
+    )
     print(
         f"machine: {os.cpu_count()} CPUs (load average before the run {load}), "
         f"Python {platform.python_version()}\n"
         f"store: {_store_version(url)}\n"
-        "server: one `tsched serve` process; its API is one uvicorn worker on a thread "
-        "beside the dispatcher loop (serve has no option for more workers)\n"
+        f"server: {server}\n"
         f"clients: {clients} concurrent, {arrivals}, one httpx.AsyncClient with a pool of "
         f"{clients} connections, on the same machine",
         flush=True,
@@ -697,6 +719,13 @@ def _arguments(argv: Sequence[str] | None) -> argparse.Namespace:
         "500 history reads of 1,000 rows, 500 per export)",
     )
     parser.add_argument("--warmup", type=int, default=100, help="unmeasured requests first")
+    parser.add_argument(
+        "--api-workers",
+        type=int,
+        default=0,
+        help="run the API apart, as `tsched api --workers N` beside `tsched serve --no-api` "
+        "(default 0: the API thread inside `tsched serve`)",
+    )
     parser.add_argument(
         "--rate",
         type=float,

@@ -1,4 +1,5 @@
-"""The HTTP API inside `tsched serve`: uvicorn on a thread beside the dispatcher loop."""
+"""The HTTP API served locally: inside `tsched serve`, uvicorn on a thread beside the
+dispatcher loop; with `tsched api`, on its own in one or more processes."""
 
 from __future__ import annotations
 
@@ -6,9 +7,11 @@ import threading
 from pathlib import Path
 
 import uvicorn
+from fastapi import FastAPI
 
 from scheduler import bootstrap
 from scheduler.api.app import create_app
+from scheduler.config import load_settings
 
 #: Where the development signer keeps its key (the same default as `tsched token`).
 DEVELOPMENT_KEYS = Path(".tsched")
@@ -38,3 +41,23 @@ class ApiServer:
         """Finish the requests in progress, then stop."""
         self._server.should_exit = True
         self._thread.join(timeout=10)
+
+
+def app_from_environment() -> FastAPI:
+    """The API over a runtime built from the settings of the environment: what each
+    `tsched api` worker process serves (uvicorn imports it by name in every worker)."""
+    runtime = bootstrap.build(load_settings())
+    verifier = bootstrap.token_verifier(runtime.settings, development_keys=DEVELOPMENT_KEYS)
+    return create_app(runtime, verifier)
+
+
+def serve_api(*, host: str, port: int, workers: int) -> None:
+    """Serve the API alone on `host:port` in `workers` processes until interrupted."""
+    uvicorn.run(
+        f"{__name__}:{app_from_environment.__name__}",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        log_level="warning",
+    )

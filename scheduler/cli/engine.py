@@ -1,4 +1,5 @@
-"""`tsched migrate` and `tsched serve`: prepare the store and run the dispatcher."""
+"""`tsched migrate`, `tsched serve` and `tsched api`: prepare the store, run the
+dispatcher (and the API beside it), or run the API alone."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from datetime import UTC, datetime, timedelta
 from scheduler import bootstrap, runner
 from scheduler.adapters.sql import migrate
 from scheduler.cli import output
-from scheduler.cli.api_server import ApiServer
+from scheduler.cli.api_server import ApiServer, serve_api
 from scheduler.cli.output import Commands
 from scheduler.clocks import AcceleratedClock, SystemClock
 from scheduler.config import load_settings
@@ -19,11 +20,23 @@ from scheduler.service.execute_claimed import TransactionMode
 
 
 def register(commands: Commands) -> None:
-    """Add `migrate` and `serve`."""
+    """Add `migrate`, `api` and `serve`."""
     migrate_command = commands.add_parser(
         "migrate", help="bring the store's tables to the latest version (DATABASE_URL)"
     )
     migrate_command.set_defaults(run=_run_migrate)
+
+    api = commands.add_parser(
+        "api",
+        help="serve the HTTP API alone (no dispatcher), in one or more processes",
+        description="The API a channel calls, against DATABASE_URL, without the dispatcher "
+        "(run `tsched serve --no-api` beside it): several processes answer more requests "
+        "than the one thread inside `tsched serve`.",
+    )
+    api.add_argument("--host", default="127.0.0.1", help="address to bind")
+    api.add_argument("--port", type=int, default=8080, help="port to bind")
+    api.add_argument("--workers", type=output.positive, default=1, help="API processes (default 1)")
+    api.set_defaults(run=_run_api)
 
     serve = commands.add_parser(
         "serve",
@@ -112,6 +125,14 @@ def _run_serve(args: argparse.Namespace) -> int:
         if api is not None:
             api.stop()
         runtime.close()
+    return 0
+
+
+def _run_api(args: argparse.Namespace) -> int:
+    print(
+        f"tsched api: {args.workers} process(es) on http://{args.host}:{args.port}/v1", flush=True
+    )
+    serve_api(host=args.host, port=args.port, workers=args.workers)
     return 0
 
 

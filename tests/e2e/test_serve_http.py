@@ -1,6 +1,7 @@
 """`tsched serve` as a process: its HTTP API takes a schedule over real HTTP, its
 dispatcher executes it through the embedded ledger, the history and its downloads
-show the attempt over HTTP, and SIGTERM stops both."""
+show the attempt over HTTP, and SIGTERM stops both. `tsched api` alone, in two worker
+processes, answers too."""
 
 from __future__ import annotations
 
@@ -25,6 +26,7 @@ from scheduler.api.auth import DevelopmentSigner, Role
 from scheduler.clocks import SystemClock
 from scheduler.domain.money import Money
 from tests.services.process import free_ports
+from tests.support.schedules import MORTGAGE
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 DEADLINE = 30.0
@@ -40,7 +42,20 @@ class Served:
 
 @pytest.fixture
 def served(tmp_path: Path) -> Iterator[Served]:
-    database_url = f"sqlite:///{tmp_path / 'tsched.sqlite3'}"
+    """`tsched serve`: the dispatcher, and the API on a thread beside it."""
+    yield from _start(tmp_path, ["serve", "--quiet", "--idle-sleep", "0.2", "--api-port"])
+
+
+@pytest.fixture
+def api_alone(tmp_path: Path) -> Iterator[Served]:
+    """`tsched api` in two worker processes, no dispatcher."""
+    yield from _start(tmp_path, ["api", "--workers", "2", "--port"])
+
+
+def _start(directory: Path, command: list[str]) -> Iterator[Served]:
+    """Run `tsched <command> <free port>` in `directory` on a migrated SQLite store where
+    Alice holds GB-DEBIT-1 (500.00 GBP); kill it at the end if a test has not stopped it."""
+    database_url = f"sqlite:///{directory / 'tsched.sqlite3'}"
     engine = create_engine(database_url)
     migrate.upgrade(engine)
     ledger = Ledger(engine, SystemClock())
@@ -53,11 +68,10 @@ def served(tmp_path: Path) -> Iterator[Served]:
         "PYTHONPATH": str(REPO_ROOT),
         "DATABASE_URL": database_url,
     }
-    argv = [sys.executable, "-m", "scheduler.cli", "serve", "--quiet", "--idle-sleep", "0.2"]
-    argv += ["--api-port", str(port)]
-    with (tmp_path / "serve.log").open("wb") as log:
-        process = subprocess.Popen(argv, cwd=tmp_path, env=env, stdout=log, stderr=log)
-    served = Served(f"http://127.0.0.1:{port}", database_url, tmp_path, process)
+    argv = [sys.executable, "-m", "scheduler.cli", *command, str(port)]
+    with (directory / "serve.log").open("wb") as log:
+        process = subprocess.Popen(argv, cwd=directory, env=env, stdout=log, stderr=log)
+    served = Served(f"http://127.0.0.1:{port}", database_url, directory, process)
     try:
         _until(lambda: _ready(served), "the API answers ready")
         yield served
@@ -137,3 +151,27 @@ def test_a_transfer_created_over_http_is_executed_by_the_same_process(served: Se
 
     served.process.send_signal(signal.SIGTERM)
     assert served.process.wait(timeout=DEADLINE) == 0
+
+
+def test_the_api_alone_in_two_processes_creates_and_reads_and_stops_on_sigterm(
+    api_alone: Served,
+) -> None:
+    signer = DevelopmentSigner(api_alone.directory / ".tsched")
+    headers = {"Authorization": f"Bearer {signer.issue('alice', [Role.CUSTOMER], 'alice')}"}
+    document = MORTGAGE | {
+        "start_date": (datetime.now(UTC) + timedelta(days=40)).date().isoformat()
+    }
+
+    created = httpx.post(
+        f"{api_alone.base_url}/v1/schedules",
+        json=document,
+        headers=headers | {"Idempotency-Key": "e2e-api-1"},
+        timeout=5,
+    )
+    assert created.status_code == 201, created.text
+    location = api_alone.base_url + created.headers["Location"]
+    reads = {httpx.get(location, headers=headers, timeout=5).status_code for _ in range(10)}
+    assert reads == {200}
+
+    api_alone.process.send_signal(signal.SIGTERM)
+    assert api_alone.process.wait(timeout=DEADLINE) == 0
