@@ -631,10 +631,12 @@ def _postmaster_pid(url: str) -> int | None:
             return None
         with engine.connect() as connection:
             backend = connection.exec_driver_sql("SELECT pg_backend_pid()").scalar_one()
+            # Read while connected: the backend exits with the connection. In
+            # /proc/<pid>/stat the parent's pid is the 4th field.
+            stat = Path(f"/proc/{backend}/stat").read_text()
     finally:
         engine.dispose()
-    # /proc/<pid>/stat: the parent's pid is the 4th field.
-    return int(Path(f"/proc/{backend}/stat").read_text().rsplit(")", 1)[1].split()[1])
+    return int(stat.rsplit(")", 1)[1].split()[1])
 
 
 def _store_version(url: str) -> str:
