@@ -111,7 +111,7 @@ class SqlOperationRepository:
 
     def next_due_at(self) -> datetime | None:
         # The claim index's own predicate, so this reads one entry of ix_operation_claim.
-        claimable = sa.text("status IN ('pending', 'retry_wait', 'claimed')")
+        claimable = sa.text(tables.CLAIMABLE)
         due: datetime | None = self._connection.execute(
             sa.select(sa.func.min(_t.c.available_at)).where(claimable)
         ).scalar_one()

@@ -20,8 +20,8 @@ metadata = sa.MetaData(
     }
 )
 
-#: Operation states a worker may claim from; the claim index covers exactly these.
-CLAIMABLE_STATUSES = ("pending", "retry_wait", "claimed")
+#: Operations a worker may claim (due or not); the claim index covers exactly these.
+CLAIMABLE = "status IN ('pending', 'retry_wait', 'claimed')"
 #: Where operations stop for operations staff; the stopped index covers exactly these.
 STOPPED = "status IN ('failed', 'dead')"
 
@@ -89,9 +89,9 @@ operation = sa.Table(
     sa.Index(
         "ix_operation_claim",
         "available_at",
-        postgresql_where=sa.text("status IN ('pending', 'retry_wait', 'claimed')"),
-        sqlite_where=sa.text("status IN ('pending', 'retry_wait', 'claimed')"),
-        mssql_where=sa.text("status IN ('pending', 'retry_wait', 'claimed')"),
+        postgresql_where=sa.text(CLAIMABLE),
+        sqlite_where=sa.text(CLAIMABLE),
+        mssql_where=sa.text(CLAIMABLE),
     ),
     # Operations staff list stopped operations latest first; few rows, rarely written.
     sa.Index(
