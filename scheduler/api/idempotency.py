@@ -21,6 +21,12 @@ from scheduler.ports import StoredResponse, UnitOfWork
 HEADER = "Idempotency-Key"
 REPLAYED_HEADER = "Idempotent-Replayed"
 DEFAULT_TTL = timedelta(hours=24)
+#: How the OpenAPI document describes `REPLAYED_HEADER`.
+REPLAYED_HEADER_DOC = {
+    "description": "Present (true) when this is the stored answer to an earlier request "
+    "with the same Idempotency-Key.",
+    "schema": {"type": "string", "enum": ["true"]},
+}
 
 
 class IdempotencyKeyReused(errors.ValidationError):

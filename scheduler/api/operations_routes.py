@@ -15,7 +15,12 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse
 
 from scheduler.api import cursors, requests, staff
-from scheduler.api.idempotency import REPLAYED_HEADER, Answer, IdempotentRequest
+from scheduler.api.idempotency import (
+    REPLAYED_HEADER,
+    REPLAYED_HEADER_DOC,
+    Answer,
+    IdempotentRequest,
+)
 from scheduler.api.requests import answer_once, correlation_id
 from scheduler.api.schedule_routes import MAX_PAGE, IdempotencyKey, RuntimeDep
 from scheduler.api.staff_schemas import (
@@ -90,6 +95,7 @@ def page(
     "/{operation_id}/redrive",
     response_model=RedrivenOut,
     responses={
+        200: {"description": "Re-driven.", "headers": {REPLAYED_HEADER: REPLAYED_HEADER_DOC}},
         404: {"description": "No operation has this id."},
         409: {"description": "The operation is not failed or dead, or its schedule is halted."},
     },

@@ -19,7 +19,13 @@ from fastapi.responses import JSONResponse
 
 from scheduler.api import cursors, schemas
 from scheduler.api.auth import Principal, Role
-from scheduler.api.idempotency import HEADER, REPLAYED_HEADER, Answer, IdempotentRequest
+from scheduler.api.idempotency import (
+    HEADER,
+    REPLAYED_HEADER,
+    REPLAYED_HEADER_DOC,
+    Answer,
+    IdempotentRequest,
+)
 from scheduler.api.requests import actor, answer_once, commit_channel_read, correlation_id
 from scheduler.bootstrap import Runtime
 from scheduler.domain import errors, plan
@@ -46,6 +52,23 @@ IfMatch = Annotated[str | None, Header(alias="If-Match")]
 
 routes = APIRouter(prefix="/v1/schedules", tags=["schedules"])
 
+_ETAG = {
+    "description": "The schedule's version, for If-Match on the next change.",
+    "required": True,
+    "schema": {"type": "string", "pattern": r'^"[0-9]+"$'},
+}
+#: The headers of an answer that is one schedule.
+_SCHEDULE_HEADERS = {"ETag": _ETAG}
+#: The headers of an answer to a POST that changes a schedule.
+_CHANGED_HEADERS = {"ETag": _ETAG, REPLAYED_HEADER: REPLAYED_HEADER_DOC}
+_CREATED_HEADERS = _CHANGED_HEADERS | {
+    "Location": {
+        "description": "The new schedule's URL.",
+        "required": True,
+        "schema": {"type": "string"},
+    }
+}
+
 
 def _runtime(request: Request) -> Runtime:
     runtime: Runtime = request.app.state.runtime
@@ -61,7 +84,12 @@ RuntimeDep = Annotated[Runtime, Depends(_runtime)]
 Caller = Annotated[Principal, Depends(_caller)]
 
 
-@routes.post("", status_code=201, response_model=schemas.ScheduleOut)
+@routes.post(
+    "",
+    status_code=201,
+    response_model=schemas.ScheduleOut,
+    responses={201: {"description": "Created.", "headers": _CREATED_HEADERS}},
+)
 def create(
     document: schemas.ScheduleIn,
     caller: Caller,
@@ -132,7 +160,11 @@ def page(
     )
 
 
-@routes.get("/{schedule_id}", response_model=schemas.ScheduleOut)
+@routes.get(
+    "/{schedule_id}",
+    response_model=schemas.ScheduleOut,
+    responses={200: {"description": "The schedule.", "headers": _SCHEDULE_HEADERS}},
+)
 def read(schedule_id: UUID, caller: Caller, request: Request, runtime: RuntimeDep) -> JSONResponse:
     """One of the caller's customer's schedules, with its next executions."""
     customer_id = customer_of(caller)
@@ -154,7 +186,10 @@ def read(schedule_id: UUID, caller: Caller, request: Request, runtime: RuntimeDe
 @routes.patch(
     "/{schedule_id}",
     response_model=schemas.ScheduleOut,
-    responses={412: {"description": "The schedule changed since the ETag given."}},
+    responses={
+        200: {"description": "The amended schedule.", "headers": _SCHEDULE_HEADERS},
+        412: {"description": "The schedule changed since the ETag given."},
+    },
 )
 def amend(
     schedule_id: UUID,
@@ -253,6 +288,7 @@ for _action in ScheduleAction:
         f"/{{schedule_id}}/{_action.value}",
         response_model=schemas.ScheduleOut,
         name=f"{_action.value}_schedule",
+        responses={200: {"description": "The schedule now.", "headers": _CHANGED_HEADERS}},
     )(_change(_action))
 
 

@@ -232,3 +232,19 @@ def test_auth_errors_are_problems_with_their_status(
     assert response.json()["type"] == f"urn:tsched:problem:{code}"
     challenge = response.headers.get("WWW-Authenticate")
     assert challenge == ('Bearer error="invalid_token"' if status == 401 else None)
+
+
+def test_the_document_declares_the_headers_a_schedule_answer_carries(client: TestClient) -> None:
+    paths = client.get("/v1/openapi.json").json()["paths"]
+
+    created = paths["/v1/schedules"]["post"]["responses"]["201"]["headers"]
+    read = paths["/v1/schedules/{schedule_id}"]["get"]["responses"]["200"]["headers"]
+    cancelled = paths["/v1/schedules/{schedule_id}/cancel"]["post"]["responses"]["200"]
+
+    assert {name for name, header in created.items() if header.get("required")} == {
+        "ETag",
+        "Location",
+    }
+    assert set(created) == {"ETag", "Location", "Idempotent-Replayed"}
+    assert read["ETag"]["required"] is True
+    assert set(cancelled["headers"]) == {"ETag", "Idempotent-Replayed"}
