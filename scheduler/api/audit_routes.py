@@ -16,7 +16,7 @@ from fastapi import APIRouter, Query, Request
 from scheduler.api import cursors, requests, staff
 from scheduler.api.schedule_routes import MAX_PAGE, RuntimeDep
 from scheduler.api.staff_schemas import AuditPage, AuditRecordOut, VerificationOut
-from scheduler.domain import errors
+from scheduler.domain import localtime
 from scheduler.service.verify_audit import verify_audit
 
 routes = APIRouter(prefix="/v1/audit", tags=["audit"])
@@ -43,8 +43,8 @@ def page(
     """Records that occurred in [from, to), newest first (by sequence number); each
     other filter given must equal its field."""
     for name, moment in (("from", occurred_from), ("to", occurred_before)):
-        if moment is not None and moment.tzinfo is None:
-            raise errors.NaiveDatetime(f"{name} needs a UTC offset", field=name)
+        if moment is not None:
+            localtime.require_aware(moment, field=name)
     # The cursor carries the record's time too, in the shape every cursor has; the
     # sequence number alone places it.
     before_seq = cursors.decode(cursor, int)[1] if cursor is not None else None

@@ -28,7 +28,7 @@ from scheduler.api.exports import csv_file, keyset, pdf_report
 from scheduler.api.requests import commit_channel_read
 from scheduler.api.schedule_routes import Caller, RuntimeDep, customer_of
 from scheduler.bootstrap import Runtime
-from scheduler.domain import errors
+from scheduler.domain import errors, localtime
 from scheduler.domain.operation import OperationStatus
 from scheduler.ports import HistoryEntry, HistoryQuery
 from scheduler.service.event_data import masked
@@ -113,8 +113,8 @@ def _history_filter(
     currency: Annotated[str | None, Query(pattern=r"^[A-Z]{3}$")] = None,
 ) -> HistoryFilter:
     for name, moment in (("from", finished_from), ("to", finished_before)):
-        if moment is not None and moment.tzinfo is None:
-            raise errors.NaiveDatetime(f"{name} needs a UTC offset", field=name)
+        if moment is not None:
+            localtime.require_aware(moment, field=name)
     least, greatest = _amount("amount_min", amount_min), _amount("amount_max", amount_max)
     if least is not None and greatest is not None and least > greatest:
         raise InvalidAmountRange("amount_min is more than amount_max", field="amount_min")

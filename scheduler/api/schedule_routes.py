@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any
 from uuid import UUID
 
 import pydantic
@@ -39,8 +39,6 @@ from scheduler.service.change_schedule_status import (
     change_schedule_status,
 )
 from scheduler.service.create_schedule import CreateSchedule, create_schedule
-
-Result = TypeVar("Result")
 
 #: Planned executions a schedule's representation lists.
 NEXT_EXECUTIONS = 3
