@@ -125,6 +125,7 @@ def redrive_operation(
                 operation,
                 status=OperationStatus.PENDING,
                 declines=0,
+                attempts_before_redrive=operation.attempts,
                 lease_owner=None,
                 lease_expires_at=None,
             ),
