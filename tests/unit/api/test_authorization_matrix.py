@@ -127,6 +127,10 @@ def _pdf_shows(response: httpx.Response, world: World) -> bool:
     return any(FAILED_AMOUNT in (page.extract_text() or "") for page in reader.pages)
 
 
+def _get(path: str) -> Call:
+    return lambda client, world, headers: client.get(path, headers=headers)
+
+
 def _change(action: str) -> Call:
     return lambda client, world, headers: client.post(
         f"/v1/schedules/{world.schedule_id}/{action}", headers=_keyed(headers)
@@ -134,12 +138,8 @@ def _change(action: str) -> Call:
 
 
 ENDPOINTS: dict[tuple[str, str], Endpoint] = {
-    ("GET", "/v1/health/live"): Endpoint(
-        Access.PUBLIC, 200, lambda client, world, headers: client.get("/v1/health/live")
-    ),
-    ("GET", "/v1/health/ready"): Endpoint(
-        Access.PUBLIC, 200, lambda client, world, headers: client.get("/v1/health/ready")
-    ),
+    ("GET", "/v1/health/live"): Endpoint(Access.PUBLIC, 200, _get("/v1/health/live")),
+    ("GET", "/v1/health/ready"): Endpoint(Access.PUBLIC, 200, _get("/v1/health/ready")),
     ("POST", "/v1/schedules/preview"): Endpoint(
         Access.ANY_CALLER,
         200,
@@ -158,7 +158,7 @@ ENDPOINTS: dict[tuple[str, str], Endpoint] = {
     ("GET", "/v1/schedules"): Endpoint(
         Access.CUSTOMER_DATA,
         200,
-        lambda client, world, headers: client.get("/v1/schedules", headers=headers),
+        _get("/v1/schedules"),
         other=Other.SEES_NOTHING_OF_ALICES,
         shows_alices=_items_show("id"),
     ),
@@ -192,28 +192,28 @@ ENDPOINTS: dict[tuple[str, str], Endpoint] = {
     ("GET", "/v1/history"): Endpoint(
         Access.CUSTOMER_DATA,
         200,
-        lambda client, world, headers: client.get("/v1/history", headers=headers),
+        _get("/v1/history"),
         other=Other.SEES_NOTHING_OF_ALICES,
         shows_alices=_items_show("schedule_id"),
     ),
     ("GET", "/v1/history/export.csv"): Endpoint(
         Access.CUSTOMER_DATA,
         200,
-        lambda client, world, headers: client.get("/v1/history/export.csv", headers=headers),
+        _get("/v1/history/export.csv"),
         other=Other.SEES_NOTHING_OF_ALICES,
         shows_alices=_csv_shows,
     ),
     ("GET", "/v1/history/export.pdf"): Endpoint(
         Access.CUSTOMER_DATA,
         200,
-        lambda client, world, headers: client.get("/v1/history/export.pdf", headers=headers),
+        _get("/v1/history/export.pdf"),
         other=Other.SEES_NOTHING_OF_ALICES,
         shows_alices=_pdf_shows,
     ),
     ("GET", "/v1/operations"): Endpoint(
         Access.OPERATIONS,
         200,
-        lambda client, world, headers: client.get("/v1/operations", headers=headers),
+        _get("/v1/operations"),
     ),
     ("POST", "/v1/operations/{operation_id}/redrive"): Endpoint(
         Access.OPERATIONS,
@@ -224,13 +224,11 @@ ENDPOINTS: dict[tuple[str, str], Endpoint] = {
             headers=_keyed(headers),
         ),
     ),
-    ("GET", "/v1/audit"): Endpoint(
-        Access.AUDIT, 200, lambda client, world, headers: client.get("/v1/audit", headers=headers)
-    ),
+    ("GET", "/v1/audit"): Endpoint(Access.AUDIT, 200, _get("/v1/audit")),
     ("GET", "/v1/audit/verification"): Endpoint(
         Access.AUDIT,
         200,
-        lambda client, world, headers: client.get("/v1/audit/verification", headers=headers),
+        _get("/v1/audit/verification"),
     ),
 }
 
