@@ -1,11 +1,13 @@
 """Build the scheduler's parts from its settings: the one place that picks adapters.
 
 The Functions app, `tsched serve`, the benchmark and the tests all assemble the engine
-here, so they run the same code with different settings.
+here, so they run the same code with different settings. The Functions app takes
+`process_runtime()`, built once per worker process on first use.
 """
 
 from __future__ import annotations
 
+import functools
 import os
 import socket
 import uuid
@@ -23,7 +25,7 @@ from scheduler.adapters.sql.engine import create_engine
 from scheduler.adapters.sql.unit_of_work import SqlUnitOfWork
 from scheduler.api.auth import DevelopmentSigner, JwksUrl, TokenVerifier
 from scheduler.clocks import SystemClock
-from scheduler.config import Settings
+from scheduler.config import Settings, load_settings
 from scheduler.ports import AccountDirectory, Clock, EventPublisher, PaymentGateway
 
 
@@ -90,6 +92,15 @@ def build(settings: Settings, *, clock: Clock | None = None, worker: str | None 
         accounts=accounts,
         closers=tuple(closers),
     )
+
+
+@functools.cache
+def process_runtime() -> Runtime:
+    """The runtime of this process, built from the settings on first use and kept for
+    the process's life: what every Functions invocation on one worker shares. Nothing
+    is built when a module imports this; a bad setting fails the first invocation,
+    naming the setting."""
+    return build(load_settings())
 
 
 def default_worker_name() -> str:

@@ -106,6 +106,12 @@ class Settings(BaseSettings):
     dispatch_batch_size: int = Field(default=500, gt=0)
     """Most operations one dispatch run claims."""
 
+    dispatch_chunk_size: int = Field(default=100, gt=0)
+    """Most claimed operations one Durable execute activity runs: a claimed batch fans
+    out over `DISPATCH_BATCH_SIZE / DISPATCH_CHUNK_SIZE` activities, which may run on
+    different instances. Smaller chunks spread a batch wider; larger ones keep the
+    orchestration history shorter."""
+
     lease_seconds: int = Field(default=60, gt=0)
     """Seconds a claimed operation stays leased to its worker; after that another worker
     may claim it again."""

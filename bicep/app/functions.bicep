@@ -66,6 +66,10 @@ param dispatchSchedule string = '*/5 * * * * *'
 @minValue(1)
 param dispatchBatchSize int = 500
 
+@description('Most claimed operations one execute activity runs.')
+@minValue(1)
+param dispatchChunkSize int = 100
+
 @description('Seconds a claimed operation stays leased.')
 @minValue(1)
 param leaseSeconds int = 60
@@ -114,6 +118,7 @@ var appSettings = {
   KAFKA_TOPIC: kafkaTopic
   DISPATCH_SCHEDULE: dispatchSchedule
   DISPATCH_BATCH_SIZE: string(dispatchBatchSize)
+  DISPATCH_CHUNK_SIZE: string(dispatchChunkSize)
   LEASE_SECONDS: string(leaseSeconds)
   REMINDER_OFFSETS: reminderOffsets
   COSMOS_ENDPOINT: cosmosEndpoint
