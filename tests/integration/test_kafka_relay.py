@@ -283,7 +283,9 @@ def test_events_written_while_the_broker_is_down_stay_in_the_outbox_until_it_ret
     assert outage_round == PublishResult(read=6, published=0, batch_full=False)
     assert outage_seconds < OUTAGE_DELIVERY_TIMEOUT_S + kafka.REPORT_GRACE_S + 1.0
     assert left_during_outage == [event.event_id for event in during]
-    assert recovery[-1] == PublishResult(read=6, published=6, batch_full=False)
+    # A broker just restarted may still be electing partition leaders, so the first
+    # round after it can deliver part of the batch; the rest goes in the next rounds.
+    assert recovery[-1].published == recovery[-1].read
     assert sum(result.published for result in recovery) == 6
 
     written = {str(event.event_id) for event in before + during}
