@@ -31,9 +31,20 @@ API_VERSION = "v1"
 MAX_PREVIEW = 120
 
 
-def create_app(runtime: Runtime, verifier: auth.TokenVerifier | None = None) -> FastAPI:
+def create_app(
+    runtime: Runtime,
+    verifier: auth.TokenVerifier | None = None,
+    *,
+    max_export_rows: int | None = None,
+) -> FastAPI:
     """The API over `runtime`'s store and clock, callers proved by `verifier` (without
-    one, every route that needs a caller answers 503)."""
+    one, every route that needs a caller answers 503).
+
+    `max_export_rows` caps one history download (`history_routes.MAX_EXPORT_ROWS`,
+    1,000,000, when None): a host that holds a whole response in memory, as Azure
+    Functions does, passes a lower one."""
+    if max_export_rows is not None and max_export_rows < 1:
+        raise ValueError(f"max_export_rows must be at least 1, not {max_export_rows}")
     app = FastAPI(
         title="tsched",
         version="1",
@@ -44,6 +55,7 @@ def create_app(runtime: Runtime, verifier: auth.TokenVerifier | None = None) -> 
     )
     problems.install(app)
     app.state.runtime = runtime
+    app.state.max_export_rows = max_export_rows
     app.state.authenticate = functools.partial(_authenticate, verifier)
     app.include_router(schedule_routes.routes)
     app.include_router(history_routes.routes)

@@ -35,7 +35,8 @@ from scheduler.service.event_data import masked
 
 #: Most attempts one page of the history holds: a 1,000-row query is one request.
 MAX_HISTORY_PAGE = 1_000
-#: Most attempts one download holds; past it the download is refused, not cut short.
+#: Most attempts one download holds unless the app was built with a lower cap
+#: (`create_app(max_export_rows=...)`); past it the download is refused, not cut short.
 MAX_EXPORT_ROWS = 1_000_000
 #: Attempts a download reads per query (and unit of work).
 EXPORT_PAGE_ROWS = 500
@@ -188,7 +189,8 @@ def export_csv(
 ) -> StreamingResponse:
     """Every matching attempt, latest first, as CSV: a header row, then one row per
     attempt with the fields of a history entry (`amount` and `currency` apart). At most
-    1,000,000 attempts (`MAX_EXPORT_ROWS`): past that, narrow the filters."""
+    1,000,000 attempts (`MAX_EXPORT_ROWS`), fewer where the API runs as an Azure
+    Function: past that, narrow the filters (the problem names the cap)."""
     customer_id, entries = _export(caller, request, runtime, filters, "csv")
     return _download(
         csv_file.csv_chunks(entries),
@@ -207,8 +209,9 @@ def export_pdf(
 ) -> StreamingResponse:
     """Every matching attempt, latest first, as a PDF report: the customer, the filters
     and the time of generation, then a table with its headings and a page number on
-    every page. At most 1,000,000 attempts (`MAX_EXPORT_ROWS`): past that, narrow the
-    filters."""
+    every page. At most 1,000,000 attempts (`MAX_EXPORT_ROWS`), fewer where the API
+    runs as an Azure Function: past that, narrow the filters (the problem names the
+    cap)."""
     customer_id, entries = _export(caller, request, runtime, filters, "pdf")
     now = runtime.clock.now()
     chunks = pdf_report.pdf_chunks(
@@ -225,13 +228,12 @@ def _export(
     """The caller's customer and, read lazily a page at a time, the attempts to export;
     refuses an export over the cap now, before anything is sent."""
     customer_id = customer_of(caller)
+    cap = _export_cap(request)
     with runtime.unit_of_work() as uow:
-        matching = uow.history.count_for_customer(
-            filters.of(customer_id), at_most=MAX_EXPORT_ROWS + 1
-        )
-        if matching > MAX_EXPORT_ROWS:
+        matching = uow.history.count_for_customer(filters.of(customer_id), at_most=cap + 1)
+        if matching > cap:
             raise ExportTooLarge(
-                f"more than {MAX_EXPORT_ROWS} attempts match: narrow the filters, e.g. from and to"
+                f"more than {cap} attempts match: narrow the filters, e.g. from and to"
             )
         commit_channel_read(
             uow,
@@ -247,8 +249,16 @@ def _export(
         with runtime.unit_of_work() as uow:
             return uow.history.page_for_customer(filters.of(customer_id), after=after, limit=limit)
 
-    pages = keyset.pages(read, _position, page_size=EXPORT_PAGE_ROWS, cap=MAX_EXPORT_ROWS)
+    pages = keyset.pages(read, _position, page_size=EXPORT_PAGE_ROWS, cap=cap)
     return customer_id, ([_out(entry) for entry in page] for page in pages)
+
+
+def _export_cap(request: Request) -> int:
+    """The most attempts one download may hold in the app serving `request`: the
+    `max_export_rows` it was built with, else `MAX_EXPORT_ROWS` (read now, not when
+    the app was built)."""
+    cap: int | None = request.app.state.max_export_rows
+    return MAX_EXPORT_ROWS if cap is None else cap
 
 
 def _download(chunks: Iterator[bytes], *, media_type: str, filename: str) -> StreamingResponse:
