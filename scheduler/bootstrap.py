@@ -14,9 +14,10 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import sqlalchemy as sa
-from azure.identity import ManagedIdentityCredential
+from azure.identity import AzureCliCredential, ManagedIdentityCredential
 
 from scheduler.adapters.corebanking import CoreBankingGateway
 from scheduler.adapters.kafka import KafkaEventPublisher
@@ -27,6 +28,9 @@ from scheduler.api.auth import DevelopmentSigner, JwksUrl, TokenVerifier
 from scheduler.clocks import SystemClock
 from scheduler.config import Settings, load_settings
 from scheduler.ports import AccountDirectory, Clock, EventPublisher, PaymentGateway
+
+if TYPE_CHECKING:
+    from azure.core.credentials import TokenCredential
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -61,10 +65,7 @@ class Runtime:
 def build(settings: Settings, *, clock: Clock | None = None, worker: str | None = None) -> Runtime:
     """The parts `settings` describe, on `clock` (the system clock by default), for a
     worker named `worker` (host, process and a random suffix by default)."""
-    credential = None
-    if settings.database_credential == "managedidentity":
-        credential = ManagedIdentityCredential(client_id=settings.azure_client_id)
-    engine = create_engine(settings.database_url.get_secret_value(), credential=credential)
+    engine = store_engine(settings)
     clock = clock or SystemClock()
     closers: list[Callable[[], None]] = []
     ledger = None
@@ -92,6 +93,27 @@ def build(settings: Settings, *, clock: Clock | None = None, worker: str | None 
         accounts=accounts,
         closers=tuple(closers),
     )
+
+
+def store_engine(settings: Settings) -> sa.Engine:
+    """The engine of the store `settings` name, logged in as `DATABASE_CREDENTIAL` says,
+    with `DATABASE_POOL_SIZE` connections: what the runtime and `tsched migrate` use."""
+    return create_engine(
+        settings.database_url.get_secret_value(),
+        credential=database_credential(settings),
+        pool_size=settings.database_pool_size,
+    )
+
+
+def database_credential(settings: Settings) -> TokenCredential | None:
+    """Whose Entra ID tokens log in to Azure SQL (`DATABASE_CREDENTIAL`): the managed
+    identity (`AZURE_CLIENT_ID` when user-assigned), the Azure CLI's logged-in account,
+    or none (the URL carries the login)."""
+    if settings.database_credential == "managedidentity":
+        return ManagedIdentityCredential(client_id=settings.azure_client_id)
+    if settings.database_credential == "azurecli":
+        return AzureCliCredential()
+    return None
 
 
 @functools.cache

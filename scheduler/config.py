@@ -84,9 +84,19 @@ class Settings(BaseSettings):
     directory), `postgresql+psycopg` or `mssql+pyodbc` (Azure SQL). Secret because a
     PostgreSQL URL may carry a password."""
 
-    database_credential: Literal["managedidentity"] | None = None
-    """`managedidentity`: connect to Azure SQL with an Entra ID token of the managed
-    identity (`AZURE_CLIENT_ID` when user-assigned). Only for `mssql+pyodbc` URLs."""
+    database_credential: Literal["managedidentity", "azurecli"] | None = None
+    """Whose Entra ID token logs in to Azure SQL (only for `mssql+pyodbc` URLs, which
+    then name no user): `managedidentity`, the app's managed identity (`AZURE_CLIENT_ID`
+    when user-assigned), as the Functions app runs; `azurecli`, whoever the Azure CLI is
+    logged in as (`az login`), as a deploy job runs `tsched migrate`. `None`: the URL
+    carries the login."""
+
+    database_pool_size: int = Field(default=10, gt=0)
+    """Connections to PostgreSQL or Azure SQL one process keeps open; a burst may open as
+    many again, closed when returned, so a process holds at most twice this. Many
+    Functions instances share one database, each instance's worker holding its own pool,
+    so Bicep sets it lower (4) to keep instances x 2 x this within the database's limits.
+    The SQLite store ignores it."""
 
     azure_client_id: str | None = None
     """Client id (a GUID) of the user-assigned managed identity; `None` means the

@@ -62,6 +62,10 @@ param apiAudience string = 'api://tsched'
 @description('NCRONTAB schedule of the dispatch timer, six fields, in UTC.')
 param dispatchSchedule string = '*/5 * * * * *'
 
+@description('Connections to Azure SQL each instance keeps open (a burst may open as many again): low, as every instance holds its own.')
+@minValue(1)
+param databasePoolSize int = 4
+
 @description('Most operations one dispatch run claims.')
 @minValue(1)
 param dispatchBatchSize int = 500
@@ -85,7 +89,7 @@ param reminderOffsets string = 'P3D,P1D,PT1H'
 ])
 param instanceMemoryMB int = 2048
 
-@description('Most instances the app scales out to; it bounds the connections Azure SQL sees.')
+@description('Most instances the app scales out to; with databasePoolSize it bounds the connections Azure SQL sees (instances x 2 x pool size).')
 @minValue(40)
 @maxValue(1000)
 param maximumInstanceCount int = 40
@@ -113,6 +117,7 @@ var appSettings = {
   PYTHON_SCRIPT_FILE_NAME: 'main.py'
   DATABASE_URL: databaseUrl
   DATABASE_CREDENTIAL: 'managedidentity'
+  DATABASE_POOL_SIZE: string(databasePoolSize)
   AZURE_CLIENT_ID: identityClientId
   KAFKA_BOOTSTRAP_SERVERS: kafkaBootstrapServers
   KAFKA_TOPIC: kafkaTopic

@@ -199,7 +199,7 @@ class _RecordedEngines:
     def __init__(self) -> None:
         self.calls: list[tuple[str, Any]] = []
 
-    def __call__(self, url: str, *, credential: Any = None) -> sa.Engine:
+    def __call__(self, url: str, *, credential: Any = None, **_options: Any) -> sa.Engine:
         self.calls.append((url, credential))
         return sa.create_engine("sqlite://")
 
