@@ -9,7 +9,7 @@ import threading
 from datetime import UTC, datetime, timedelta
 
 from scheduler import bootstrap, runner
-from scheduler.adapters.sql import migrate
+from scheduler.adapters.sql import migrate, transient
 from scheduler.cli import output
 from scheduler.cli.api_server import ApiServer, serve_api
 from scheduler.cli.output import Commands
@@ -80,7 +80,14 @@ def register(commands: Commands) -> None:
 
 
 def _run_migrate(_args: argparse.Namespace) -> int:
-    migrate.upgrade(load_settings().database_url.get_secret_value())
+    # The runtime's engine, so that DATABASE_CREDENTIAL logs in to Azure SQL as it does
+    # there (`azurecli` from a deploy job). The upgrade is one transaction: one that a
+    # transient error rolled back, or that committed before the error, runs again safely.
+    engine = bootstrap.store_engine(load_settings())
+    try:
+        transient.retry_transient(lambda: migrate.upgrade(engine), what="tsched migrate")
+    finally:
+        engine.dispose()
     print("tsched: store is at the latest version")
     return 0
 
