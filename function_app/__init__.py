@@ -1,4 +1,4 @@
-"""Blueprint of the plain (non-durable) triggers: HTTP routes and, later, Service Bus.
+"""Blueprint of the plain (non-durable) triggers: the HTTP API and, later, Service Bus.
 
 `main.py` registers `blueprint` on the single function app. Each module here holds the
 handlers of one concern and a `register(blueprint)` that declares their triggers, so a
@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import azure.functions as func
 
-from function_app import health
+from function_app import http_api
 
 __all__ = ["blueprint"]
 
 blueprint = func.Blueprint()
 """The HTTP and Service Bus triggers of tsched."""
 
-health.register(blueprint)
+http_api.register(blueprint)

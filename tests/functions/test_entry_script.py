@@ -2,50 +2,28 @@
 
 from __future__ import annotations
 
-import importlib
 import json
-from typing import Any
+import subprocess
+import sys
+from pathlib import Path
 
 import azure.durable_functions as df
 import azure.functions as func
 import pytest
 
+import function_app.http_api
+from tests.support import entry_script
 
-def _index_entry_script() -> tuple[list[func.FunctionRegister], list[func.Function]]:
-    """Import `main` afresh and index it like the worker's loader.
-
-    The worker accepts exactly one `FunctionRegister` at module level and calls its
-    `get_functions()` once (a second call on the same app reports duplicate names).
-    """
-    main = importlib.reload(importlib.import_module("main"))
-    registers = [value for value in vars(main).values() if isinstance(value, func.FunctionRegister)]
-    return registers, registers[0].get_functions() if registers else []
-
-
-def _bindings(function: func.Function) -> list[dict[str, Any]]:
-    """The bindings as the host receives them."""
-    bindings: list[dict[str, Any]] = json.loads(function.get_function_json())["bindings"]
-    return bindings
-
-
-def _trigger(function: func.Function) -> dict[str, Any]:
-    (trigger,) = (binding for binding in _bindings(function) if binding["type"].endswith("Trigger"))
-    return trigger
+ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="module")
 def functions() -> dict[str, func.Function]:
-    _, indexed = _index_entry_script()
-    by_name = {}
-    for function in indexed:
-        name = function.get_function_name()
-        assert name is not None
-        by_name[name] = function
-    return by_name
+    return entry_script.indexed_functions()
 
 
 def test_main_defines_exactly_one_function_app_a_durable_one() -> None:
-    registers, _ = _index_entry_script()
+    registers, _ = entry_script.index_entry_script()
 
     assert len(registers) == 1
     assert isinstance(registers[0], df.DFApp)
@@ -54,32 +32,54 @@ def test_main_defines_exactly_one_function_app_a_durable_one() -> None:
 def test_importing_main_reads_no_settings(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("DISPATCH_BATCH_SIZE", "not a number")
 
-    registers, indexed = _index_entry_script()
+    registers, indexed = entry_script.index_entry_script()
 
     assert indexed
     assert len(registers) == 1
 
 
-def test_liveness_is_an_anonymous_get_on_api_health_live(
+def test_importing_main_in_a_fresh_worker_builds_no_runtime_and_no_api(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # In this test process other tests may have imported and built things already; a
+    # fresh interpreter, as a new worker is, shows what the import alone does.
+    monkeypatch.setenv("DISPATCH_BATCH_SIZE", "not a number")
+    monkeypatch.setenv("PYTHONPATH", str(ROOT))
+    probe = (
+        "import main\n"
+        "from function_app import http_api\n"
+        "from scheduler import bootstrap, config\n"
+        "caches = (config.load_settings, bootstrap.process_runtime, http_api.middleware)\n"
+        "print([cache.cache_info().currsize for cache in caches])\n"
+    )
+
+    ran = subprocess.run(
+        [sys.executable, "-c", probe], cwd=tmp_path, capture_output=True, text=True, check=False
+    )
+
+    assert ran.returncode == 0, ran.stderr
+    assert ran.stdout.strip() == "[0, 0, 0]"
+
+
+def test_the_only_http_function_is_the_api_on_an_anonymous_catch_all_route(
     functions: dict[str, func.Function],
 ) -> None:
-    trigger = _trigger(functions["liveness"])
+    http = {
+        name: (trigger["route"], trigger["methods"], trigger["authLevel"])
+        for name, function in functions.items()
+        if (trigger := entry_script.trigger(function))["type"] == "httpTrigger"
+    }
 
-    assert trigger["type"] == "httpTrigger"
-    assert trigger["route"] == "health/live"
-    assert trigger["methods"] == ["GET"]
-    assert trigger["authLevel"] == "ANONYMOUS"
+    assert http == {"http_api": ("{*route}", ["GET", "POST", "PATCH"], "ANONYMOUS")}
+    assert functions["http_api"].get_user_function() is function_app.http_api.http_api
 
 
-def test_liveness_answers_200_with_status_ok(functions: dict[str, func.Function]) -> None:
-    handler = functions["liveness"].get_user_function()
-    request = func.HttpRequest(method="GET", url="http://localhost:7071/api/health/live", body=b"")
+def test_the_api_answers_on_the_same_paths_as_under_uvicorn() -> None:
+    # The middleware hands FastAPI the URL's whole path: a route prefix would be a
+    # first segment no route of the API has.
+    host = json.loads((ROOT / "host.json").read_text(encoding="utf-8"))
 
-    response = handler(request)
-
-    assert response.status_code == 200
-    assert response.mimetype == "application/json"
-    assert json.loads(response.get_body()) == {"status": "ok"}
+    assert host["extensions"]["http"]["routePrefix"] == ""
 
 
 def test_every_timer_runs_on_the_dispatch_schedule_setting_and_not_on_startup(
@@ -88,7 +88,7 @@ def test_every_timer_runs_on_the_dispatch_schedule_setting_and_not_on_startup(
     # No timer exists until the dispatcher lands; this holds every timer added later
     # to the one app setting, in UTC, and away from run-on-startup.
     for function in functions.values():
-        trigger = _trigger(function)
+        trigger = entry_script.trigger(function)
         if trigger["type"] == "timerTrigger":
             assert trigger["schedule"] == "%DISPATCH_SCHEDULE%"
             assert not trigger.get("runOnStartup")
