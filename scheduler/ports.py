@@ -272,6 +272,14 @@ class OperationRepository(Protocol):
         """Lease up to `limit` due operations to `worker` (see statements.claim_due_operations)."""
         ...
 
+    def leased(
+        self, operation_ids: Sequence[UUID], *, worker: str, now: datetime
+    ) -> list[Operation]:
+        """The operations among `operation_ids` still CLAIMED by `worker` under a lease
+        that has not expired at `now`, oldest due first. Reads without locking: the
+        outcome is recorded only if the lease still holds then (`record_many`)."""
+        ...
+
     def record_many(self, outcomes: Sequence[Outcome], *, worker: str) -> set[UUID]:
         """Store each outcome whose operation `worker` still holds under the same claim;
         return their ids. The others' leases were lost: another worker owns them now."""

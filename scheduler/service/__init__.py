@@ -6,6 +6,7 @@ __all__ = [
     "create_schedule",
     "event_data",
     "execute_claimed",
+    "execute_leased",
     "publish_outbox",
     "seal_audit",
     "verify_audit",

@@ -43,6 +43,22 @@ class SqlOperationRepository:
         )
         return sorted((_operation(row) for row in rows), key=lambda op: op.due_at)
 
+    def leased(
+        self, operation_ids: Sequence[UUID], *, worker: str, now: datetime
+    ) -> list[Operation]:
+        found: list[Operation] = []
+        for chunk in statements.in_list_chunks(sorted(operation_ids)):
+            rows = self._connection.execute(
+                sa.select(_t).where(
+                    _t.c.id.in_(chunk),
+                    _t.c.status == OperationStatus.CLAIMED.value,
+                    _t.c.lease_owner == worker,
+                    _t.c.lease_expires_at > now,
+                )
+            )
+            found.extend(_operation(row) for row in rows)
+        return sorted(found, key=lambda op: op.due_at)
+
     def record_many(self, outcomes: Sequence[Outcome], *, worker: str) -> set[UUID]:
         # Lock the rows first, so that the outcomes of the rows this worker still holds
         # are then written by one executemany that cannot miss.
