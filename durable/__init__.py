@@ -1,23 +1,28 @@
 """Blueprint of the Durable Functions that dispatch due operations (DESIGN.md, "Azure").
 
-It will hold, each a thin deterministic shell over `scheduler.service`:
+Thin and deterministic over `scheduler.service`, the same calls `tsched serve` loops over:
 
-- a timer starter on `%DISPATCH_SCHEDULE%` (UTC) that starts the singleton dispatch
-  orchestration under a fixed instance id (`get_status`, then `start_new`, tolerating
-  the race with a concurrent starter);
-- the dispatch orchestrator: claim a batch, fan out execution in chunks, fan in,
-  publish the outbox, continue as new while work remains;
-- the activities behind those steps, each executing several operations.
+- `starter`: a timer on `%DISPATCH_SCHEDULE%` (UTC) that keeps the two singleton
+  orchestrations running;
+- `orchestrators`: dispatch (claim a batch, fan execution out in chunks, fan in, seal
+  the audit trail, continue as new while the claim was full) and relay (publish the
+  outbox to Kafka, apart, so a broker outage never delays a payment);
+- `activities`: one use case each, passing ids and counts as JSON.
 
-They need the engine (claim and execute), which does not exist yet, so the blueprint is
-empty; `main.py` registers it already.
+Nothing is built at import: the runtime is built by the first activity on a worker.
 """
 
 from __future__ import annotations
 
 import azure.durable_functions as df
 
+from durable import activities, orchestrators, starter
+
 __all__ = ["blueprint"]
 
 blueprint = df.Blueprint()
-"""The Durable Functions of tsched; empty until the dispatcher lands."""
+"""The Durable Functions of tsched."""
+
+starter.register(blueprint)
+orchestrators.register(blueprint)
+activities.register(blueprint)
