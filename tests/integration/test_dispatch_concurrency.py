@@ -22,7 +22,6 @@ import subprocess
 import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
-from decimal import Decimal
 from pathlib import Path
 
 import pytest
@@ -31,12 +30,9 @@ import sqlalchemy as sa
 from bench import workload
 from scheduler.adapters.sql import migrate, tables
 from scheduler.adapters.sql.engine import create_engine
-from scheduler.adapters.sql.unit_of_work import SqlUnitOfWork
-from scheduler.domain.events import EventType
 from scheduler.service.execute_claimed import TransactionMode
-from scheduler.service.verify_audit import verify_audit
 from tests.services import postgres
-from tests.support import dispatch_worker
+from tests.support import dispatch_worker, reconciliation
 
 pytestmark = pytest.mark.integration
 
@@ -53,10 +49,6 @@ CRASH_LEASE_SECONDS = 2
 #: How long a kill round waits for a worker caught between booking and recording.
 VICTIM_SEARCH_SECONDS = 3.0
 RECOVERY_ROUNDS = 4
-
-SUCCEEDED_EVENT = EventType.EXECUTION_SUCCEEDED.value
-CREATED_EVENT = EventType.SCHEDULE_CREATED.value
-COMPLETED_EVENT = EventType.SCHEDULE_COMPLETED.value
 
 
 class WorkerPool:
@@ -168,44 +160,6 @@ def _seed(engine: sa.Engine, transfers: int) -> workload.Seeded:
     )
 
 
-def _assert_every_transfer_paid_once(engine: sa.Engine, seeded: workload.Seeded) -> workload.Facts:
-    """Every seeded transfer succeeded once, with one ledger entry under its own key, one
-    history row, one outcome event and one audit record, and the money adds up.
-    Returns the facts read."""
-    facts = workload.reconcile(engine)
-    n = seeded.schedules
-    assert facts.problems() == []
-    assert facts.operations == {("execution", "succeeded"): n}
-    # Exactly once in effect: one booking per operation id, moving that operation's money.
-    assert facts.transfer_entries == facts.entries_matching_succeeded == n
-    assert facts.ledger.ok, facts.ledger
-    assert facts.ledger.entries == n + sum(1 for b in seeded.opening_balances.values() if b)
-    # Balances: nothing created or destroyed per currency, each account moved by exactly
-    # its own transfers (debit accounts end at zero: they held exactly what they owed).
-    assert facts.customer_totals == seeded.funded_by_currency
-    balances = {account: balance for account, (_, balance) in facts.balances.items()}
-    expected = seeded.final_balances()
-    assert {a: balances[a] for a in expected} == expected
-    assert {b for a, b in balances.items() if a.startswith("DEBIT-")} == {Decimal(0)}
-    # One recorded attempt each: history, outcome event, audit record.
-    assert facts.attempt_rows == facts.operations_with_attempt_rows == n
-    assert facts.max_attempt_rows_per_operation == 1
-    assert facts.events_by_type == {SUCCEEDED_EVENT: n, CREATED_EVENT: n, COMPLETED_EVENT: n}
-    assert facts.audit_by_action == {
-        "schedule.created": n,
-        "operation.succeeded": n,
-        "schedule.completed": n,
-    }
-    assert facts.operations_audited == n
-    assert facts.max_audit_records_per_operation == 1
-    assert facts.schedules_by_status == {"completed": n}
-    # The workers sealed the whole audit trail, and the chain verifies.
-    report = verify_audit(uow=SqlUnitOfWork(engine))
-    assert report.ok, report
-    assert (report.records_checked, report.unsealed_records) == (3 * n, 0)
-    return facts
-
-
 def test_four_workers_execute_every_due_transfer_exactly_once(
     engine: sa.Engine, make_pool: Callable[..., WorkerPool]
 ) -> None:
@@ -215,7 +169,7 @@ def test_four_workers_execute_every_due_transfer_exactly_once(
     pool.wait()
     pool.assert_clean_exits()
 
-    facts = _assert_every_transfer_paid_once(engine, seeded)
+    facts = reconciliation.assert_every_transfer_paid_once(engine, seeded)
     # No lease expired, so no operation was ever claimed twice (SKIP LOCKED held).
     assert facts.claimed_more_than_once == 0
     assert facts.max_attempts == 1
@@ -243,7 +197,7 @@ def test_workers_killed_at_random_moments_lose_nothing_and_pay_nothing_twice(
     _recover(engine, pool)
     pool.assert_clean_exits()
 
-    facts = _assert_every_transfer_paid_once(engine, seeded)
+    facts = reconciliation.assert_every_transfer_paid_once(engine, seeded)
     assert len(pool.killed) >= KILL_ROUNDS // 2, "the work ended before the kills"
     recovery = (facts.claimed_more_than_once, facts.max_attempts, facts.entries_replayed)
     # Recovery was exercised: leases of killed workers were taken over...
