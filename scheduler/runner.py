@@ -11,7 +11,9 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
+from typing import TypeVar
 
+from scheduler.adapters.sql import transient
 from scheduler.bootstrap import Runtime
 from scheduler.clocks import AcceleratedClock
 from scheduler.domain.operation import OperationStatus
@@ -22,6 +24,8 @@ from scheduler.service.purge_expired_responses import purge_expired_responses
 from scheduler.service.seal_audit import seal_audit
 
 logger = logging.getLogger(__name__)
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -55,37 +59,70 @@ class Cycle:
         return any((self.claimed, self.published, self.sealed, self.purged))
 
 
-def run_cycle(runtime: Runtime, loop: LoopSettings, *, seal: bool = True) -> Cycle:
+def run_cycle(
+    runtime: Runtime,
+    loop: LoopSettings,
+    *,
+    seal: bool = True,
+    sleep: Callable[[float], None] = time.sleep,
+) -> Cycle:
     """Claim one batch of due operations, execute it, relay the outbox once and, if
     `seal` or nothing was due, seal the audit trail once and purge a batch of expired
     idempotent responses. Each step commits on its own; a crash between steps leaves
-    work the next pass (of this or any process) picks up."""
-    claimed = claim_due(
-        uow=runtime.unit_of_work(),
-        clock=runtime.clock,
-        worker=runtime.worker,
-        limit=loop.batch_size,
-        lease=loop.lease,
-    )
-    report = execute_claimed(
-        claimed,
-        Dispatch(
-            uow_factory=runtime.unit_of_work,
-            gateway=runtime.gateway,
+    work the next pass (of this or any process) picks up.
+
+    Each step is retried on its own when the store fails transiently
+    (`transient.retry_transient`, waiting with `sleep`), never the whole pass: a pass
+    run again after a failed execute would claim a new batch and strand the first
+    one's leases until they expire. Executing the same claimed operations again is safe:
+    the gateway answers a repeated operation id with its first result, and an outcome is
+    only recorded while this worker holds the lease. A claim whose commit reached the
+    store before the error leaves its batch to be claimed again when the leases expire."""
+
+    def retried(what: str, step: Callable[[], T]) -> T:
+        return transient.retry_transient(step, what=what, sleep=sleep)
+
+    claimed = retried(
+        "claim",
+        lambda: claim_due(
+            uow=runtime.unit_of_work(),
             clock=runtime.clock,
             worker=runtime.worker,
-            mode=loop.mode,
+            limit=loop.batch_size,
+            lease=loop.lease,
         ),
     )
+    dispatch = Dispatch(
+        uow_factory=runtime.unit_of_work,
+        gateway=runtime.gateway,
+        clock=runtime.clock,
+        worker=runtime.worker,
+        mode=loop.mode,
+    )
+    report = retried("execute", lambda: execute_claimed(claimed, dispatch))
     published = 0
-    if runtime.publisher is not None:
-        published = publish_outbox(
-            uow=runtime.unit_of_work(), publisher=runtime.publisher, clock=runtime.clock
-        ).published
+    publisher = runtime.publisher
+    if publisher is not None:
+        published = retried(
+            "publish",
+            lambda: (
+                publish_outbox(
+                    uow=runtime.unit_of_work(), publisher=publisher, clock=runtime.clock
+                ).published
+            ),
+        )
     sealed = purged = 0
     if seal or not claimed:
-        sealed = seal_audit(uow_factory=runtime.unit_of_work, clock=runtime.clock).records_sealed
-        purged = purge_expired_responses(uow=runtime.unit_of_work(), clock=runtime.clock)
+        sealed = retried(
+            "seal",
+            lambda: (
+                seal_audit(uow_factory=runtime.unit_of_work, clock=runtime.clock).records_sealed
+            ),
+        )
+        purged = retried(
+            "purge",
+            lambda: purge_expired_responses(uow=runtime.unit_of_work(), clock=runtime.clock),
+        )
     return Cycle(
         claimed=len(claimed),
         recorded=report.recorded,
@@ -109,11 +146,16 @@ def serve(
     nothing to do). A pass that fails is logged and the loop carries on after the
     idle sleep: the store, the broker or the gateway may come back. With `until_idle`
     (a batch job) a failed pass raises instead, so the job fails visibly."""
+
+    def pause(seconds: float) -> None:
+        # Waits between retries of a step end early when the loop is told to stop.
+        stop.wait(seconds)
+
     next_seal = time.monotonic()
     while not stop.is_set():
         seal = time.monotonic() >= next_seal
         try:
-            cycle = run_cycle(runtime, loop, seal=seal)
+            cycle = run_cycle(runtime, loop, seal=seal, sleep=pause)
         except Exception:
             if until_idle:
                 raise
@@ -127,7 +169,12 @@ def serve(
         if not cycle.busy:
             if until_idle:
                 return
-            stop.wait(_seconds_until_due(runtime, loop.idle_sleep))
+            wait = transient.retry_transient(
+                lambda: _seconds_until_due(runtime, loop.idle_sleep),
+                what="next due time",
+                sleep=pause,
+            )
+            stop.wait(wait)
 
 
 def _seconds_until_due(runtime: Runtime, longest: float) -> float:
