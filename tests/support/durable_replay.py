@@ -1,0 +1,312 @@
+"""A stand-in for the Durable Functions extension, to run our orchestrations here.
+
+The Functions host and its Durable extension cannot run on this machine, so this
+harness plays the extension's part against the real SDK (azure-functions-durable,
+pinned): it hands an orchestrator function a history of events, reads the actions the
+SDK answers, appends the events the extension would (TaskScheduled, TaskCompleted,
+TaskFailed, TimerCreated, TimerFired, OrchestratorStarted/Completed), runs the real
+activity functions of the indexed app in between, and replays from the start at every
+episode, as the extension does. ContinueAsNew starts a new generation with a fresh
+history.
+
+What it checks on the way:
+- determinism: each replay must answer the actions of the previous episode again, in
+  the same order and with the same inputs, before any new one;
+- that the SDK and the harness agree on task ids: the events it appends carry the ids
+  of the SDK's own open tasks, including the retry timers and re-scheduled attempts of
+  `call_activity_with_retry`, which the SDK numbers itself.
+
+Activities of one episode run in parallel threads, as they would on several instances,
+and their completions are appended in the order they finish. Inputs and outputs cross
+the same converter the Python worker uses, so they are JSON both ways.
+"""
+
+from __future__ import annotations
+
+import json
+import traceback
+from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor, as_completed
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any, Protocol
+
+import azure.functions as func
+from azure.durable_functions import DurableOrchestrationContext, Orchestrator
+from azure.durable_functions.models.actions.ActionType import ActionType
+from azure.durable_functions.models.actions.CreateTimerAction import CreateTimerAction
+from azure.durable_functions.models.actions.NoOpAction import NoOpAction
+from azure.durable_functions.models.history.HistoryEventType import HistoryEventType
+from azure.durable_functions.models.ReplaySchema import ReplaySchema
+from azure.durable_functions.models.Task import AtomicTask, RetryAbleTask
+from azure.functions import meta
+from azure.functions.durable_functions import ActivityTriggerConverter
+
+#: The replay schema the harness offers, as the Durable extension 2.x does.
+SCHEMA = ReplaySchema.V2
+
+
+class Clock(Protocol):
+    def now(self) -> datetime: ...
+
+    def advance_to(self, moment: datetime) -> None: ...
+
+
+class OrchestrationFailed(Exception):
+    """The orchestrator raised: its error, as the SDK reported it."""
+
+
+class NonDeterministic(AssertionError):
+    """A replay answered other actions than the episode before it."""
+
+
+@dataclass
+class Generation:
+    """One generation of an orchestration instance: until it returned or continued as new."""
+
+    input: Any
+    history: list[dict[str, Any]]
+    episodes: int = 0
+    output: Any = None
+    continued: bool = False
+    continued_with: Any = None
+    activity_calls: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def history_bytes(self) -> int:
+        """Size of the history as JSON: what the task hub stores for this generation."""
+        return len(json.dumps(self.history))
+
+
+@dataclass
+class _Work:
+    """A scheduled activity attempt or timer the harness must complete."""
+
+    task_id: int
+    activity: str | None = None
+    input: str | None = None
+    fire_at: datetime | None = None
+
+
+class ReplayHarness:
+    """Runs the orchestrations of an indexed app (`functions`, by function name) on
+    `clock`: timestamps come from it, and a timer that fires moves it to its time."""
+
+    def __init__(
+        self, functions: Mapping[str, func.Function], clock: Clock, *, parallel: int = 4
+    ) -> None:
+        self.functions = functions
+        self.clock = clock
+        self.parallel = parallel
+
+    def run(self, orchestrator: str, instance_id: str, input_: Any = None) -> list[Generation]:
+        """Run `orchestrator` as `instance_id` from `input_`, generation after generation,
+        until it returns; raises `OrchestrationFailed` if it fails."""
+        generations = []
+        while True:
+            generation = self._run_generation(orchestrator, instance_id, input_)
+            generations.append(generation)
+            if not generation.continued:
+                return generations
+            input_ = generation.continued_with
+
+    def _run_generation(self, orchestrator: str, instance_id: str, input_: Any) -> Generation:
+        encoded_input = json.dumps(input_)
+        generation = Generation(
+            input=input_,
+            history=[
+                self._event(HistoryEventType.ORCHESTRATOR_STARTED),
+                self._event(
+                    HistoryEventType.EXECUTION_STARTED,
+                    Name=orchestrator,
+                    Input=encoded_input,
+                    Version="",
+                ),
+            ],
+        )
+        answered: list[dict[str, Any]] = []
+        scheduled: set[int] = set()
+        while True:
+            generation.episodes += 1
+            state, context = self._replay(
+                orchestrator, instance_id, generation.history, encoded_input
+            )
+            actions = _flatten(state["actions"])
+            if actions[: len(answered)] != answered:
+                raise NonDeterministic(
+                    f"episode {generation.episodes} of {instance_id} answered\n"
+                    f"{actions}\nafter\n{answered}"
+                )
+            answered = actions
+            if state["isDone"]:
+                generation.output = state.get("output")
+                for action in actions:
+                    if action["actionType"] == ActionType.CONTINUE_AS_NEW:
+                        generation.continued = True
+                        generation.continued_with = json.loads(action["input"])
+                return generation
+            work = [
+                self._work(task_id, task)
+                for task_id, task in sorted(_open_atomic_tasks(context).items())
+                if task_id not in scheduled
+            ]
+            if not work:
+                raise AssertionError(f"{instance_id} waits on nothing the harness can complete")
+            scheduled.update(item.task_id for item in work)
+            generation.history += [self._scheduled(item) for item in work]
+            generation.history.append(self._event(HistoryEventType.ORCHESTRATOR_COMPLETED))
+            completions = self._complete(work, generation)
+            generation.history.append(self._event(HistoryEventType.ORCHESTRATOR_STARTED))
+            generation.history += completions
+
+    def replay(self, orchestrator: str, instance_id: str, generation: Generation) -> Any:
+        """Replay `orchestrator` once over `generation`'s whole history; the state the
+        SDK answers (actions, isDone, output), as JSON."""
+        state, _ = self._replay(
+            orchestrator, instance_id, generation.history, json.dumps(generation.input)
+        )
+        return state
+
+    def _replay(
+        self, orchestrator: str, instance_id: str, history: list[dict[str, Any]], input_: str
+    ) -> tuple[Any, DurableOrchestrationContext]:
+        """One episode: what `Orchestrator.create`'s handle does with the extension's
+        JSON, keeping the context so that the SDK's open tasks can be read after."""
+        user_function = self.functions[orchestrator].get_user_function()
+        context = DurableOrchestrationContext.from_json(
+            json.dumps(
+                {
+                    "history": history,
+                    "instanceId": instance_id,
+                    "isReplaying": False,
+                    "parentInstanceId": None,
+                    "input": input_,
+                    "upperSchemaVersion": SCHEMA.value,
+                }
+            )
+        )
+        context._input_expected_type = getattr(user_function, "_df_input_type", None)
+        try:
+            answer = Orchestrator(user_function.orchestrator_function).handle(context)
+        except Exception as error:
+            raise OrchestrationFailed(str(error).split("\n\n$OutOfProcData$")[0]) from error
+        return json.loads(answer), context
+
+    def _work(self, task_id: int, task: AtomicTask) -> _Work:
+        action = task.action_repr
+        if isinstance(action, list):
+            (action,) = action
+        if isinstance(action, CreateTimerAction):
+            return _Work(task_id, fire_at=action.fire_at)
+        if isinstance(action, NoOpAction):
+            # An attempt or a retry timer of call_activity_with_retry, numbered by the SDK.
+            parent = task.parent
+            assert isinstance(parent, RetryAbleTask), f"task {task_id}: an unknown no-op"
+            if parent.is_waiting_on_timer:
+                retry = parent.retry_options.first_retry_interval_in_milliseconds
+                return _Work(task_id, fire_at=self.clock.now() + timedelta(milliseconds=retry))
+            action = parent.actions
+        payload = action.to_json()
+        return _Work(task_id, activity=payload["functionName"], input=payload.get("input"))
+
+    def _scheduled(self, item: _Work) -> dict[str, Any]:
+        if item.activity is None:
+            assert item.fire_at is not None
+            return self._event(
+                HistoryEventType.TIMER_CREATED, EventId=item.task_id, FireAt=_text(item.fire_at)
+            )
+        return self._event(
+            HistoryEventType.TASK_SCHEDULED,
+            EventId=item.task_id,
+            Name=item.activity,
+            Input=item.input,
+        )
+
+    def _complete(self, work: list[_Work], generation: Generation) -> list[dict[str, Any]]:
+        """Fire the timers (moving the clock to the latest), then run the activities in
+        parallel; the completion events in the order they finished."""
+        timers = [item for item in work if item.activity is None]
+        completions = []
+        for item in timers:
+            assert item.fire_at is not None
+            if item.fire_at > self.clock.now():
+                self.clock.advance_to(item.fire_at)
+            completions.append(
+                self._event(
+                    HistoryEventType.TIMER_FIRED, TimerId=item.task_id, FireAt=_text(item.fire_at)
+                )
+            )
+        activities = [item for item in work if item.activity is not None]
+        for item in activities:
+            assert item.activity is not None
+            calls = generation.activity_calls
+            calls[item.activity] = calls.get(item.activity, 0) + 1
+        with ThreadPoolExecutor(max_workers=self.parallel) as pool:
+            running = {pool.submit(self._call_activity, item): item for item in activities}
+            for future in as_completed(running):
+                completions.append(future.result())
+        return completions
+
+    def _call_activity(self, item: _Work) -> dict[str, Any]:
+        """Call the activity function as the worker does: input decoded and result
+        encoded by the activity trigger's converter."""
+        assert item.activity is not None
+        function = self.functions[item.activity].get_user_function()
+        try:
+            request = ActivityTriggerConverter.decode(
+                meta.Datum(item.input, "json"), trigger_metadata=None
+            )
+            result = function(request)
+            encoded = ActivityTriggerConverter.encode(result, expected_type=None).value
+        except Exception as error:
+            return self._event(
+                HistoryEventType.TASK_FAILED,
+                TaskScheduledId=item.task_id,
+                Reason=f"{type(error).__name__}: {error}",
+                Details=traceback.format_exc(),
+            )
+        return self._event(
+            HistoryEventType.TASK_COMPLETED, TaskScheduledId=item.task_id, Result=encoded
+        )
+
+    def _event(self, event_type: HistoryEventType, **fields: Any) -> dict[str, Any]:
+        event: dict[str, Any] = {
+            "EventType": int(event_type),
+            "EventId": -1,
+            "IsPlayed": False,
+            "Timestamp": _text(self.clock.now()),
+        }
+        event.update(fields)
+        return event
+
+
+def _flatten(actions: list[list[dict[str, Any]]]) -> list[dict[str, Any]]:
+    """Every action, compound ones (task_all, task_any) opened, in order."""
+    flat: list[dict[str, Any]] = []
+
+    def add(action: dict[str, Any]) -> None:
+        if "compoundActions" in action:
+            for child in action["compoundActions"]:
+                add(child)
+        else:
+            flat.append(action)
+
+    for group in actions:
+        for action in group:
+            add(action)
+    return flat
+
+
+def _open_atomic_tasks(context: DurableOrchestrationContext) -> dict[int, AtomicTask]:
+    open_tasks: dict[int, AtomicTask] = {}
+    for task_id, task in context.open_tasks.items():
+        tasks = task if isinstance(task, list) else [task]
+        for each in tasks:
+            assert isinstance(each, AtomicTask), (task_id, each)
+            assert isinstance(task_id, int), (task_id, each)
+            open_tasks[task_id] = each
+    return open_tasks
+
+
+def _text(moment: datetime) -> str:
+    return moment.isoformat()
