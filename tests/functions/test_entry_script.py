@@ -85,8 +85,8 @@ def test_the_api_answers_on_the_same_paths_as_under_uvicorn() -> None:
 def test_every_timer_runs_on_the_dispatch_schedule_setting_and_not_on_startup(
     functions: dict[str, func.Function],
 ) -> None:
-    # No timer exists until the dispatcher lands; this holds every timer added later
-    # to the one app setting, in UTC, and away from run-on-startup.
+    # Every timer, the dispatch starter's and any added later: on the one app setting,
+    # in UTC, and away from run-on-startup.
     for function in functions.values():
         trigger = entry_script.trigger(function)
         if trigger["type"] == "timerTrigger":
