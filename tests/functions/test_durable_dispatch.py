@@ -1,0 +1,158 @@
+"""The Azure dispatch run as deployed, on SQLite: the timer starter, the orchestrators
+and the activities of the indexed app, with the replay harness as the Durable extension
+(every episode replays from the start and must answer the same actions).
+tests/integration/test_durable_dispatch_postgres.py runs the same on PostgreSQL."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from durable import names
+from scheduler import bootstrap
+from scheduler.adapters.sql import migrate
+from tests.support import reconciliation
+from tests.support.durable_dispatch import (
+    DiesAfterBooking,
+    FailsOnce,
+    Platform,
+    build_runtime,
+    clock_of,
+    seed,
+    use_runtime,
+    with_gateway,
+)
+
+MakeRuntime = Callable[..., bootstrap.Runtime]
+
+
+@pytest.fixture
+def make_runtime(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, isolated_settings: None
+) -> Iterator[MakeRuntime]:
+    """Builds this test's runtime on a fresh SQLite store; closes it at the end."""
+    built: list[bootstrap.Runtime] = []
+
+    def make(**sizes: int) -> bootstrap.Runtime:
+        runtime = build_runtime(f"sqlite:///{tmp_path / 'tsched.sqlite3'}", **sizes)
+        migrate.upgrade(runtime.engine)
+        use_runtime(monkeypatch, runtime)
+        built.append(runtime)
+        return runtime
+
+    yield make
+    for runtime in built:
+        runtime.close()
+
+
+def test_5000_due_transfers_are_paid_exactly_once_by_timer_ticks(make_runtime: MakeRuntime) -> None:
+    runtime = make_runtime()
+    seeded = seed(runtime, 5000)
+    platform = Platform(runtime)
+
+    summaries = platform.run_until_idle()
+
+    facts = reconciliation.assert_every_transfer_paid_once(runtime.engine, seeded)
+    assert facts.claimed_more_than_once == 0
+    assert sum(summary["claimed"] for summary in summaries) == 5000
+    assert sum(summary["recorded"].get("succeeded", 0) for summary in summaries) == 5000
+    assert all(summary["lost_leases"] == summary["errors"] == 0 for summary in summaries)
+
+
+def test_a_full_claim_continues_as_new_with_the_next_batch_of_the_same_run(
+    make_runtime: MakeRuntime,
+) -> None:
+    runtime = make_runtime(batch_size=500, chunk_size=200)
+    seed(runtime, 1200)
+    platform = Platform(runtime)
+
+    generations = platform.tick()
+
+    assert [g.output["claimed"] for g in generations] == [500, 500, 200]
+    assert [g.continued for g in generations] == [True, True, False]
+    assert generations[0].input is None
+    (run,) = {g.continued_with["run"] for g in generations[:2]}
+    assert [g.continued_with["batch"] for g in generations[:2]] == [1, 2]
+    owners = [g.output["owner"] for g in generations]
+    assert owners == [f"{names.DISPATCH_INSTANCE}:{run}:{batch}" for batch in range(3)]
+    # Each generation fans its batch out in chunks of DISPATCH_CHUNK_SIZE.
+    assert [g.activity_calls[names.EXECUTE_ACTIVITY] for g in generations] == [3, 3, 1]
+
+
+def test_each_tick_starts_a_new_run_whose_leases_have_other_owners(
+    make_runtime: MakeRuntime,
+) -> None:
+    runtime = make_runtime(batch_size=100)
+    seed(runtime, 50)
+    platform = Platform(runtime)
+
+    first = platform.tick()
+    second = platform.tick()
+
+    assert first[0].output["claimed"] == 50
+    assert second[0].output["claimed"] == 0
+    assert first[0].output["owner"] != second[0].output["owner"]
+
+
+def test_a_failed_execute_activity_is_retried_and_pays_once(
+    make_runtime: MakeRuntime, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    runtime = make_runtime(batch_size=500, chunk_size=100)
+    seeded = seed(runtime, 300)
+    use_runtime(monkeypatch, with_gateway(runtime, FailsOnce(runtime.gateway)))
+    platform = Platform(runtime)
+
+    generations = platform.tick()
+
+    # Three chunks, one of which failed once and was scheduled again by the SDK's retry.
+    assert generations[0].activity_calls[names.EXECUTE_ACTIVITY] == 4
+    assert generations[0].output["recorded"] == {"succeeded": 300}
+    platform.run_until_idle()
+    facts = reconciliation.assert_every_transfer_paid_once(runtime.engine, seeded)
+    assert facts.max_attempts == 1
+
+
+def test_an_activity_lost_after_booking_past_its_lease_does_not_pay_twice(
+    make_runtime: MakeRuntime, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    runtime = make_runtime(batch_size=500, chunk_size=100)
+    seeded = seed(runtime, 300)
+    dying = DiesAfterBooking(runtime.gateway, clock_of(runtime))
+    use_runtime(monkeypatch, with_gateway(runtime, dying))
+    platform = Platform(runtime, parallel=1)
+
+    first = platform.tick()
+    summaries = platform.run_until_idle()
+
+    # The lost activity's retry found its leases expired and recorded nothing...
+    assert first[0].output["lost_leases"] >= len(dying.booked_then_died) == 100
+    # ...and the next run claimed those operations again and asked the gateway with the
+    # same keys, which answered the first bookings instead of booking again.
+    facts = reconciliation.assert_every_transfer_paid_once(runtime.engine, seeded)
+    assert facts.entries_replayed == 100
+    assert facts.max_attempts == 2
+    assert sum(s["recorded"].get("succeeded", 0) for s in summaries) == 300 - sum(
+        first[0].output["recorded"].values()
+    )
+
+
+def test_replaying_a_finished_history_answers_the_same_actions_and_output(
+    make_runtime: MakeRuntime,
+) -> None:
+    runtime = make_runtime(batch_size=100, chunk_size=30)
+    seed(runtime, 80)
+    platform = Platform(runtime)
+    (generation,) = platform.tick()
+
+    replays = [
+        platform.harness.replay(names.DISPATCH_ORCHESTRATOR, names.DISPATCH_INSTANCE, generation)
+        for _ in range(2)
+    ]
+
+    assert replays[0] == replays[1]
+    assert replays[0]["isDone"] is True
+    assert replays[0]["output"] == generation.output
+    assert json.dumps(replays[0]["actions"]).count(names.EXECUTE_ACTIVITY) == 3
