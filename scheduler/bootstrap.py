@@ -10,6 +10,7 @@ from __future__ import annotations
 import functools
 import os
 import socket
+import threading
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -116,13 +117,22 @@ def database_credential(settings: Settings) -> TokenCredential | None:
     return None
 
 
+_process_runtime_lock = threading.Lock()
+
+
 @functools.cache
+def _process_runtime() -> Runtime:
+    return build(load_settings())
+
+
 def process_runtime() -> Runtime:
     """The runtime of this process, built from the settings on first use and kept for
     the process's life: what every Functions invocation on one worker shares. Nothing
     is built when a module imports this; a bad setting fails the first invocation,
-    naming the setting."""
-    return build(load_settings())
+    naming the setting. Thread-safe: the worker runs invocations on a thread pool, and
+    a cold start must not build (and leak) two runtimes."""
+    with _process_runtime_lock:
+        return _process_runtime()
 
 
 def default_worker_name() -> str:

@@ -49,7 +49,7 @@ def test_importing_main_in_a_fresh_worker_builds_no_runtime_and_no_api(
         "import main\n"
         "from function_app import http_api\n"
         "from scheduler import bootstrap, config\n"
-        "caches = (config.load_settings, bootstrap.process_runtime, http_api.middleware)\n"
+        "caches = (config.load_settings, bootstrap._process_runtime, http_api.middleware)\n"
         "print([cache.cache_info().currsize for cache in caches])\n"
     )
 
