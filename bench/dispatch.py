@@ -98,7 +98,7 @@ def measure_throughput(
 ) -> Throughput:
     """Seed `backlog` due transfers, then let `workers` serve processes execute for at
     most `seconds`."""
-    engine = _fresh_store(url)
+    engine = fresh_store(url)
     try:
         now = datetime.now(UTC)
         workload.seed(
@@ -108,13 +108,13 @@ def measure_throughput(
             ),
             processes=2,
         )
-        _seal_everything(engine)
-        _vacuum(engine)
+        seal_everything(engine)
+        vacuum(engine)
         claim_ms = _time_claim(engine, now)
         with _serving(url, workers=workers, mode=mode, idle_sleep=0.5) as processes:
             _wait_for(engine, processes, deadline=time.monotonic() + seconds)
-        executed, span = _executed_span(engine)
-        _require_consistent(engine)
+        executed, span = executed_span(engine)
+        require_consistent(engine)
     finally:
         engine.dispose()
     return Throughput(
@@ -133,7 +133,7 @@ def measure_lateness(
 ) -> Lateness:
     """Seed `rate` transfers due each second for `duration` seconds, starting once
     seeding is done, and serve them on the real clock."""
-    engine = _fresh_store(url)
+    engine = fresh_store(url)
     try:
         lead = timedelta(seconds=15 + rate * duration / 4000)
         first_due = datetime.now(UTC) + lead
@@ -155,7 +155,7 @@ def measure_lateness(
                 engine, processes, deadline=time.monotonic() + (end - datetime.now(UTC)).seconds
             )
         late = _lateness(engine)
-        _require_consistent(engine)
+        require_consistent(engine)
     finally:
         engine.dispose()
     quantiles = statistics.quantiles(late, n=100)
@@ -171,7 +171,8 @@ def measure_lateness(
     )
 
 
-def _fresh_store(url: str) -> sa.Engine:
+def fresh_store(url: str) -> sa.Engine:
+    """An engine on `url` with every table dropped and migrated anew."""
     engine = create_engine(url)
     if engine.dialect.name == "sqlite":
         database = engine.url.database
@@ -187,7 +188,7 @@ def _fresh_store(url: str) -> sa.Engine:
     return engine
 
 
-def _seal_everything(engine: sa.Engine) -> None:
+def seal_everything(engine: sa.Engine) -> None:
     """Seal the seeded schedules' audit records, so the run's sealer starts level."""
 
     def unit_of_work() -> SqlUnitOfWork:
@@ -197,7 +198,7 @@ def _seal_everything(engine: sa.Engine) -> None:
         pass
 
 
-def _vacuum(engine: sa.Engine) -> None:
+def vacuum(engine: sa.Engine) -> None:
     """Bring the planner's statistics and the visibility map up to date, as
     autovacuum has for a backlog that built up over days; on a bulk-loaded one it
     would otherwise start in the middle of the measurement."""
@@ -280,7 +281,8 @@ def _wait_for(
         time.sleep(0.25)
 
 
-def _executed_span(engine: sa.Engine) -> tuple[int, float]:
+def executed_span(engine: sa.Engine) -> tuple[int, float]:
+    """Attempts recorded, and seconds from the first one's start to the last one's end."""
     h = tables.execution_attempt.c
     with engine.connect() as connection:
         count, first, last = connection.execute(
@@ -300,7 +302,8 @@ def _lateness(engine: sa.Engine) -> list[float]:
     return [max(0.0, (started - due).total_seconds()) for started, due in rows]
 
 
-def _require_consistent(engine: sa.Engine) -> None:
+def require_consistent(engine: sa.Engine) -> None:
+    """Raise unless the store reconciles (`workload.reconcile`)."""
     problems = workload.reconcile(engine).problems()
     if problems:
         raise RuntimeError("the store does not reconcile: " + "; ".join(problems))
