@@ -23,6 +23,7 @@ from scheduler.api import (
     problems,
     schedule_routes,
     schemas,
+    store_retry,
 )
 from scheduler.bootstrap import Runtime
 from scheduler.domain import plan
@@ -53,6 +54,8 @@ def create_app(
         docs_url=f"/{API_VERSION}/docs",
         redoc_url=None,
     )
+    # The app's own routes, as every router's, run again on a transient store error.
+    app.router.route_class = store_retry.RetryingRoute
     problems.install(app)
     app.state.runtime = runtime
     app.state.max_export_rows = max_export_rows

@@ -13,13 +13,13 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Request
 
-from scheduler.api import cursors, requests, staff
+from scheduler.api import cursors, requests, staff, store_retry
 from scheduler.api.schedule_routes import MAX_PAGE, RuntimeDep
 from scheduler.api.staff_schemas import AuditPage, AuditRecordOut, VerificationOut
 from scheduler.domain import localtime
 from scheduler.service.verify_audit import verify_audit
 
-routes = APIRouter(prefix="/v1/audit", tags=["audit"])
+routes = APIRouter(prefix="/v1/audit", tags=["audit"], route_class=store_retry.RetryingRoute)
 
 #: A filter on one of the audit record's text columns (the widest holds 64 characters).
 TextFilter = Annotated[str | None, Query(min_length=1, max_length=64)]

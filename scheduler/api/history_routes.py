@@ -22,7 +22,7 @@ from uuid import UUID
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import StreamingResponse
 
-from scheduler.api import cursors, schemas
+from scheduler.api import cursors, schemas, store_retry
 from scheduler.api.auth import Principal
 from scheduler.api.exports import csv_file, keyset, pdf_report
 from scheduler.api.requests import commit_channel_read
@@ -44,7 +44,7 @@ EXPORT_PAGE_ROWS = 500
 _DECIMAL = re.compile(r"-?[0-9]+(\.[0-9]+)?")
 _UNSAFE_IN_FILENAME = re.compile(r"[^A-Za-z0-9._-]")
 
-routes = APIRouter(prefix="/v1/history", tags=["history"])
+routes = APIRouter(prefix="/v1/history", tags=["history"], route_class=store_retry.RetryingRoute)
 
 
 class InvalidAmountRange(errors.ValidationError):

@@ -14,7 +14,7 @@ from uuid import UUID
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse
 
-from scheduler.api import cursors, requests, staff
+from scheduler.api import cursors, requests, staff, store_retry
 from scheduler.api.idempotency import (
     REPLAYED_HEADER,
     REPLAYED_HEADER_DOC,
@@ -37,7 +37,9 @@ from scheduler.service.redrive_operation import (
     redrive_operation,
 )
 
-routes = APIRouter(prefix="/v1/operations", tags=["operations"])
+routes = APIRouter(
+    prefix="/v1/operations", tags=["operations"], route_class=store_retry.RetryingRoute
+)
 
 
 @routes.get("", response_model=OperationPage)

@@ -17,7 +17,7 @@ from fastapi import APIRouter, Depends, Header, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
-from scheduler.api import cursors, schemas
+from scheduler.api import cursors, schemas, store_retry
 from scheduler.api.auth import Principal, Role
 from scheduler.api.idempotency import (
     HEADER,
@@ -48,7 +48,9 @@ MAX_PAGE = 100
 IdempotencyKey = Annotated[str, Header(alias=HEADER, min_length=1, max_length=128)]
 IfMatch = Annotated[str | None, Header(alias="If-Match")]
 
-routes = APIRouter(prefix="/v1/schedules", tags=["schedules"])
+routes = APIRouter(
+    prefix="/v1/schedules", tags=["schedules"], route_class=store_retry.RetryingRoute
+)
 
 _ETAG = {
     "description": "The schedule's version, for If-Match on the next change.",
