@@ -158,3 +158,8 @@ output AZURE_RESOURCE_GROUP string = rg.name
 output AZURE_FUNCTION_APP_NAME string = functions.outputs.name
 output AZURE_MANAGED_IDENTITY_NAME string = identity.outputs.name
 output AZURE_SQL_SERVER string = sql.outputs.fullyQualifiedDomainName
+// What the predeploy hook (scripts/azure/predeploy.sh) needs to migrate the database and
+// grant the identity above its access: the server's name for its firewall, and the URL.
+output AZURE_SQL_SERVER_NAME string = sql.outputs.name
+output AZURE_SQL_DATABASE string = sql.outputs.databaseName
+output AZURE_SQL_DATABASE_URL string = sql.outputs.databaseUrl

@@ -1,10 +1,11 @@
 // Azure SQL logical server with Entra ID-only authentication (no SQL logins, no
 // password anywhere) and the tsched database, serverless General Purpose.
 //
-// Granting the app's managed identity access is T-SQL, which ARM cannot run: an
-// administrator (a member of the admin group) runs once per database
-//   CREATE USER [<identity name>] FROM EXTERNAL PROVIDER;
-// and grants it the roles the migrations document.
+// Granting the app's managed identity access is T-SQL, which ARM cannot run: the deploy
+// step (azd's predeploy hook, scripts/azure/predeploy.sh) runs it as the deploying
+// principal, an administrator, after the migrations: CREATE USER [<identity name>] FROM
+// EXTERNAL PROVIDER once, then db_datareader and db_datawriter (scripts/azure/
+// sql_access.py; docs/deploy.md).
 
 @description('Name of the logical server.')
 param serverName string
@@ -91,5 +92,11 @@ resource server 'Microsoft.Sql/servers@2023-08-01' = {
   }
 }
 
+output name string = server.name
 output fullyQualifiedDomainName string = server.properties.fullyQualifiedDomainName
 output databaseName string = server::database.name
+
+// The SQLAlchemy URL of the database, the app's DATABASE_URL: no credentials in it, the
+// Entra ID token is added on connect. functions.bicep builds the same URL (var
+// databaseUrl); tests/functions/test_deploy.py checks that the two agree.
+output databaseUrl string = 'mssql+pyodbc://@${server.properties.fullyQualifiedDomainName}:1433/${server::database.name}?driver=ODBC+Driver+18+for+SQL+Server&Encrypt=yes&TrustServerCertificate=no'
