@@ -14,15 +14,6 @@ from typing import Any, TypedDict
 MAX_LEASE_OWNER = 64
 
 
-class DispatchState(TypedDict):
-    """The dispatch orchestration's input: which run and batch this generation is,
-    and when the audit trail was last sealed (RFC 3339, or None)."""
-
-    run: str | None
-    batch: int
-    sealed_at: str | None
-
-
 class ClaimRequest(TypedDict):
     owner: str
 
@@ -34,6 +25,17 @@ class ClaimResult(TypedDict):
     claimed: int
     full: bool
     chunks: list[list[str]]
+
+
+class DispatchState(TypedDict):
+    """The dispatch orchestration's input: which run and batch this generation is, the
+    batch the generation before claimed for it (None: claim it first), and when the
+    audit trail was last sealed (RFC 3339, or None)."""
+
+    run: str | None
+    batch: int
+    claimed: ClaimResult | None
+    sealed_at: str | None
 
 
 class ExecuteRequest(TypedDict):
@@ -82,10 +84,15 @@ def dispatch_state(given: Any) -> DispatchState:
     """The orchestration input `given`, or the state of a first generation when the
     starter gave none."""
     if given is None:
-        return DispatchState(run=None, batch=0, sealed_at=None)
+        return DispatchState(run=None, batch=0, claimed=None, sealed_at=None)
     if not isinstance(given, dict) or not isinstance(given.get("batch"), int):
         raise ValueError(f"not a dispatch state: {given!r}")
-    return DispatchState(run=given.get("run"), batch=given["batch"], sealed_at=given["sealed_at"])
+    return DispatchState(
+        run=given.get("run"),
+        batch=given["batch"],
+        claimed=given.get("claimed"),
+        sealed_at=given.get("sealed_at"),
+    )
 
 
 def lease_owner(instance_id: str, run: str, batch: int) -> str:

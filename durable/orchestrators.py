@@ -2,9 +2,9 @@
 
 Both are deterministic generators: no clock but `context.current_utc_datetime`, no
 random but `context.new_guid()`, no I/O; every effect is an activity, called with
-`RETRY`. Each generation handles one batch and continues as new while the last one was
-full, so a history holds one batch's events and stays small; once idle, the orchestration
-ends and the next timer tick starts it again.
+`RETRY`. Each dispatch generation executes one batch and continues as new while another
+was waiting, so a history holds one batch's events and stays small; once idle, the
+orchestration ends and the next timer tick starts it again.
 
 The relay is an orchestration of its own, not a step of the dispatch: publishing waits
 on Kafka (for the delivery timeout when the broker is down), and payments must never
@@ -45,47 +45,59 @@ def register(blueprint: df.Blueprint) -> None:
 
 
 def dispatch(context: df.DurableOrchestrationContext) -> Orchestration:
-    """Claim one batch, execute it in parallel chunks, seal the audit trail when due,
-    and continue as new while the claim was full; idle, purge expired idempotent
-    responses and end."""
+    """Execute one claimed batch in parallel chunks while the next batch is claimed and,
+    when due, the audit trail sealed; continue as new with the next batch while there
+    is one; idle, purge expired idempotent responses and end.
+
+    The claim of the next batch and the seal run beside the execution of this batch
+    (listed first, so they are not queued behind it): no worker waits for a claim or a
+    seal between batches. Only the first generation of a run claims on its own."""
     state = messages.dispatch_state(context.get_input())
     run = state["run"] or context.new_guid().hex
-    owner = messages.lease_owner(context.instance_id, run, state["batch"])
-    claim: messages.ClaimResult = yield context.call_activity_with_retry(
-        names.CLAIM_ACTIVITY, RETRY, messages.ClaimRequest(owner=owner)
-    )
-    executed: list[messages.ExecuteResult] = []
-    if claim["chunks"]:
-        executed = yield context.task_all(
-            [
-                context.call_activity_with_retry(
-                    names.EXECUTE_ACTIVITY,
-                    RETRY,
-                    messages.ExecuteRequest(owner=owner, operations=chunk),
-                )
-                for chunk in claim["chunks"]
-            ]
-        )
+    batch = state["batch"]
+    owner = messages.lease_owner(context.instance_id, run, batch)
+    claim = state["claimed"]
+    if claim is None:
+        claim = yield _claim(context, owner)
     now = context.current_utc_datetime
     sealed_at = messages.instant(state["sealed_at"])
-    sealed = 0
-    if not claim["full"] or sealed_at is None or now - sealed_at >= SEAL_INTERVAL:
-        seal: messages.SealResult = yield context.call_activity_with_retry(
-            names.SEAL_ACTIVITY, RETRY, None
+    # The last generation of a run seals whatever is left; a busy run every interval.
+    seal = not claim["full"] or sealed_at is None or now - sealed_at >= SEAL_INTERVAL
+    tasks = [
+        context.call_activity_with_retry(
+            names.EXECUTE_ACTIVITY, RETRY, messages.ExecuteRequest(owner=owner, operations=chunk)
         )
-        sealed, sealed_at = seal["sealed"], now
-    summary = _summary(owner, claim, executed, sealed=sealed, continued=claim["full"])
+        for chunk in claim["chunks"]
+    ]
+    if seal:
+        tasks.insert(0, context.call_activity_with_retry(names.SEAL_ACTIVITY, RETRY, None))
     if claim["full"]:
+        tasks.insert(0, _claim(context, messages.lease_owner(context.instance_id, run, batch + 1)))
+    results = yield context.task_all(tasks)
+    following: messages.ClaimResult | None = results.pop(0) if claim["full"] else None
+    sealed = 0
+    if seal:
+        sealed, sealed_at = results.pop(0)["sealed"], now
+    more = following is not None and following["claimed"] > 0
+    summary = _summary(owner, claim, results, sealed=sealed, continued=more)
+    if more:
         context.continue_as_new(
             messages.DispatchState(
                 run=run,
-                batch=state["batch"] + 1,
+                batch=batch + 1,
+                claimed=following,
                 sealed_at=None if sealed_at is None else sealed_at.isoformat(),
             )
         )
         return summary
     yield context.call_activity_with_retry(names.PURGE_ACTIVITY, RETRY, None)
     return summary
+
+
+def _claim(context: df.DurableOrchestrationContext, owner: str) -> Any:
+    return context.call_activity_with_retry(
+        names.CLAIM_ACTIVITY, RETRY, messages.ClaimRequest(owner=owner)
+    )
 
 
 def relay(context: df.DurableOrchestrationContext) -> Orchestration:

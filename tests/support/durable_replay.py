@@ -24,9 +24,17 @@ the same converter the Python worker uses, so they are JSON both ways.
 from __future__ import annotations
 
 import json
+import multiprocessing
+import time
 import traceback
 from collections.abc import Mapping
-from concurrent.futures import ThreadPoolExecutor, as_completed
+from concurrent.futures import (
+    Executor,
+    Future,
+    ProcessPoolExecutor,
+    ThreadPoolExecutor,
+    as_completed,
+)
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Protocol
@@ -42,14 +50,21 @@ from azure.durable_functions.models.Task import AtomicTask, RetryAbleTask
 from azure.functions import meta
 from azure.functions.durable_functions import ActivityTriggerConverter
 
+from tests.support import entry_script
+
 #: The replay schema the harness offers, as the Durable extension 2.x does.
 SCHEMA = ReplaySchema.V2
 
+#: An activity's answer: (succeeded, its JSON result or the failure's reason, details,
+#: seconds it ran).
+Answer = tuple[bool, str, str, float]
+
 
 class Clock(Protocol):
-    def now(self) -> datetime: ...
+    """A clock the harness stamps events with; a timer moves it with `advance_to` if it
+    has one (a settable test clock), else waits for it (the real clock)."""
 
-    def advance_to(self, moment: datetime) -> None: ...
+    def now(self) -> datetime: ...
 
 
 class OrchestrationFailed(Exception):
@@ -71,6 +86,12 @@ class Generation:
     continued: bool = False
     continued_with: Any = None
     activity_calls: dict[str, int] = field(default_factory=dict)
+    #: Time spent in the orchestrator's own replays (the SDK and our generator).
+    replay_seconds: float = 0.0
+    #: How long each activity call ran, by activity, where it ran.
+    activity_seconds: dict[str, list[float]] = field(default_factory=dict)
+    #: From the generation's start to its end, as this process saw it.
+    wall_seconds: float = 0.0
 
     @property
     def history_bytes(self) -> int:
@@ -93,11 +114,20 @@ class ReplayHarness:
     `clock`: timestamps come from it, and a timer that fires moves it to its time."""
 
     def __init__(
-        self, functions: Mapping[str, func.Function], clock: Clock, *, parallel: int = 4
+        self,
+        functions: Mapping[str, func.Function],
+        clock: Clock,
+        *,
+        parallel: int = 4,
+        workers: Executor | None = None,
     ) -> None:
+        """Activities run on `parallel` threads of this process, or, given `workers`
+        (from `worker_processes`), in those processes, each with its own runtime as a
+        Functions instance has."""
         self.functions = functions
         self.clock = clock
         self.parallel = parallel
+        self.workers = workers
 
     def run(self, orchestrator: str, instance_id: str, input_: Any = None) -> list[Generation]:
         """Run `orchestrator` as `instance_id` from `input_`, generation after generation,
@@ -111,6 +141,12 @@ class ReplayHarness:
             input_ = generation.continued_with
 
     def _run_generation(self, orchestrator: str, instance_id: str, input_: Any) -> Generation:
+        began = time.perf_counter()
+        generation = self._generation(orchestrator, instance_id, input_)
+        generation.wall_seconds = time.perf_counter() - began
+        return generation
+
+    def _generation(self, orchestrator: str, instance_id: str, input_: Any) -> Generation:
         encoded_input = json.dumps(input_)
         generation = Generation(
             input=input_,
@@ -128,9 +164,11 @@ class ReplayHarness:
         scheduled: set[int] = set()
         while True:
             generation.episodes += 1
+            began = time.perf_counter()
             state, context = self._replay(
                 orchestrator, instance_id, generation.history, encoded_input
             )
+            generation.replay_seconds += time.perf_counter() - began
             actions = _flatten(state["actions"])
             if actions[: len(answered)] != answered:
                 raise NonDeterministic(
@@ -187,7 +225,9 @@ class ReplayHarness:
         )
         context._input_expected_type = getattr(user_function, "_df_input_type", None)
         try:
-            answer = Orchestrator(user_function.orchestrator_function).handle(context)
+            # Orchestrator.create keeps the generator it wraps on the handle (untyped).
+            generator_function = getattr(user_function, "orchestrator_function")  # noqa: B009
+            answer = Orchestrator(generator_function).handle(context)
         except Exception as error:
             raise OrchestrationFailed(str(error).split("\n\n$OutOfProcData$")[0]) from error
         return json.loads(answer), context
@@ -223,51 +263,71 @@ class ReplayHarness:
         )
 
     def _complete(self, work: list[_Work], generation: Generation) -> list[dict[str, Any]]:
-        """Fire the timers (moving the clock to the latest), then run the activities in
+        """Fire the timers (the clock moves to their time), then run the activities in
         parallel; the completion events in the order they finished."""
-        timers = [item for item in work if item.activity is None]
         completions = []
-        for item in timers:
-            assert item.fire_at is not None
-            if item.fire_at > self.clock.now():
-                self.clock.advance_to(item.fire_at)
-            completions.append(
-                self._event(
-                    HistoryEventType.TIMER_FIRED, TimerId=item.task_id, FireAt=_text(item.fire_at)
+        for item in work:
+            if item.fire_at is not None:
+                self._wait_until(item.fire_at)
+                completions.append(
+                    self._event(
+                        HistoryEventType.TIMER_FIRED,
+                        TimerId=item.task_id,
+                        FireAt=_text(item.fire_at),
+                    )
                 )
-            )
-        activities = [item for item in work if item.activity is not None]
-        for item in activities:
-            assert item.activity is not None
+        activities = [(item.task_id, item.activity, item.input) for item in work if item.activity]
+        for _, activity, _ in activities:
             calls = generation.activity_calls
-            calls[item.activity] = calls.get(item.activity, 0) + 1
-        with ThreadPoolExecutor(max_workers=self.parallel) as pool:
-            running = {pool.submit(self._call_activity, item): item for item in activities}
-            for future in as_completed(running):
-                completions.append(future.result())
+            calls[activity] = calls.get(activity, 0) + 1
+        if self.workers is not None:
+            running = {
+                self.workers.submit(_call_in_worker, name, request): (task_id, name)
+                for task_id, name, request in activities
+            }
+            completions += self._completed(running, generation)
+        else:
+            with ThreadPoolExecutor(max_workers=self.parallel) as pool:
+                running = {
+                    pool.submit(call_activity, self.functions, name, request): (task_id, name)
+                    for task_id, name, request in activities
+                }
+                completions += self._completed(running, generation)
         return completions
 
-    def _call_activity(self, item: _Work) -> dict[str, Any]:
-        """Call the activity function as the worker does: input decoded and result
-        encoded by the activity trigger's converter."""
-        assert item.activity is not None
-        function = self.functions[item.activity].get_user_function()
-        try:
-            request = ActivityTriggerConverter.decode(
-                meta.Datum(item.input, "json"), trigger_metadata=None
-            )
-            result = function(request)
-            encoded = ActivityTriggerConverter.encode(result, expected_type=None).value
-        except Exception as error:
-            return self._event(
-                HistoryEventType.TASK_FAILED,
-                TaskScheduledId=item.task_id,
-                Reason=f"{type(error).__name__}: {error}",
-                Details=traceback.format_exc(),
-            )
-        return self._event(
-            HistoryEventType.TASK_COMPLETED, TaskScheduledId=item.task_id, Result=encoded
-        )
+    def _completed(
+        self, running: dict[Future[Answer], tuple[int, str]], generation: Generation
+    ) -> list[dict[str, Any]]:
+        events = []
+        for future in as_completed(running):
+            task_id, name = running[future]
+            ok, value, details, seconds = future.result()
+            generation.activity_seconds.setdefault(name, []).append(seconds)
+            if ok:
+                events.append(
+                    self._event(
+                        HistoryEventType.TASK_COMPLETED, TaskScheduledId=task_id, Result=value
+                    )
+                )
+            else:
+                events.append(
+                    self._event(
+                        HistoryEventType.TASK_FAILED,
+                        TaskScheduledId=task_id,
+                        Reason=value,
+                        Details=details,
+                    )
+                )
+        return events
+
+    def _wait_until(self, moment: datetime) -> None:
+        """A settable clock moves to `moment`; a real one is waited on."""
+        advance = getattr(self.clock, "advance_to", None)
+        if advance is not None:
+            if moment > self.clock.now():
+                advance(moment)
+            return
+        time.sleep(max(0.0, (moment - self.clock.now()).total_seconds()))
 
     def _event(self, event_type: HistoryEventType, **fields: Any) -> dict[str, Any]:
         event: dict[str, Any] = {
@@ -310,3 +370,43 @@ def _open_atomic_tasks(context: DurableOrchestrationContext) -> dict[int, Atomic
 
 def _text(moment: datetime) -> str:
     return moment.isoformat()
+
+
+def call_activity(functions: Mapping[str, func.Function], name: str, request: str | None) -> Answer:
+    """Call activity `name` as the worker does: input decoded and result encoded by the
+    activity trigger's converter."""
+    function = functions[name].get_user_function()
+    began = time.perf_counter()
+    try:
+        decoded = ActivityTriggerConverter.decode(
+            meta.Datum(request, "json"), trigger_metadata=None
+        )
+        result = function(decoded)
+        encoded: str = ActivityTriggerConverter.encode(result, expected_type=None).value
+    except Exception as error:
+        reason = f"{type(error).__name__}: {error}"
+        return False, reason, traceback.format_exc(), time.perf_counter() - began
+    return True, encoded, "", time.perf_counter() - began
+
+
+def worker_processes(count: int) -> ProcessPoolExecutor:
+    """`count` processes standing in for Functions instances: each indexes `main` once
+    and builds its runtime from the environment's settings on its first activity
+    (`bootstrap.process_runtime`). Started fresh (spawn), so they share nothing with
+    this process but the environment."""
+    return ProcessPoolExecutor(
+        max_workers=count,
+        mp_context=multiprocessing.get_context("spawn"),
+        initializer=_index_in_worker,
+    )
+
+
+_worker_functions: dict[str, func.Function] = {}
+
+
+def _index_in_worker() -> None:
+    _worker_functions.update(entry_script.indexed_functions())
+
+
+def _call_in_worker(name: str, request: str | None) -> Answer:
+    return call_activity(_worker_functions, name, request)
