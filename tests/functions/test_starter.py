@@ -4,8 +4,10 @@ answers `get_status` from a script and records `start_new`."""
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 import azure.durable_functions as df
@@ -18,6 +20,7 @@ from azure.functions.timer import TimerRequest
 from durable import names
 from tests.support.entry_script import indexed_functions
 
+ROOT = Path(__file__).resolve().parents[2]
 Status = df.OrchestrationRuntimeStatus
 BOTH = (names.DISPATCH_INSTANCE, names.RELAY_INSTANCE)
 
@@ -154,3 +157,12 @@ def test_a_past_due_tick_is_logged_and_starts_as_any_other(
         "the dispatch timer fired late; starting the orchestrations as usual"
     ]
     assert len(client.started) == 2
+
+
+def test_the_task_hub_refuses_to_start_over_a_running_instance() -> None:
+    # What makes a lost start race an error the starter can read, not a silent restart
+    # of the running dispatch (the extension's default is to replace any instance).
+    host = json.loads((ROOT / "host.json").read_text(encoding="utf-8"))
+
+    durable_task = host["extensions"]["durableTask"]
+    assert durable_task["overridableExistingInstanceStates"] == "NonRunningStates"
