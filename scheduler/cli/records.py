@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from scheduler import bootstrap
 from scheduler.adapters import cloudevents
-from scheduler.adapters.sql.engine import create_engine
 from scheduler.adapters.sql.unit_of_work import SqlUnitOfWork
 from scheduler.cli import output
 from scheduler.cli.output import Commands
@@ -38,7 +38,7 @@ def register(commands: Commands) -> None:
 
 
 def _unit_of_work() -> SqlUnitOfWork:
-    return SqlUnitOfWork(create_engine(load_settings().database_url.get_secret_value()))
+    return SqlUnitOfWork(bootstrap.store_engine(load_settings()))
 
 
 def _run_events(args: argparse.Namespace) -> int:
