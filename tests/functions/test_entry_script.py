@@ -92,3 +92,34 @@ def test_every_timer_runs_on_the_dispatch_schedule_setting_and_not_on_startup(
         if trigger["type"] == "timerTrigger":
             assert trigger["schedule"] == "%DISPATCH_SCHEDULE%"
             assert not trigger.get("runOnStartup")
+
+
+def test_the_app_indexes_exactly_the_functions_the_readme_lists(
+    functions: dict[str, func.Function],
+) -> None:
+    triggers = {
+        name: entry_script.trigger(function)["type"] for name, function in functions.items()
+    }
+
+    assert triggers == {
+        "http_api": "httpTrigger",
+        "start_orchestrations": "timerTrigger",
+        "dispatch_orchestrator": "orchestrationTrigger",
+        "relay_orchestrator": "orchestrationTrigger",
+        "claim_batch": "activityTrigger",
+        "execute_chunk": "activityTrigger",
+        "seal_audit_trail": "activityTrigger",
+        "purge_idempotent_responses": "activityTrigger",
+        "publish_events": "activityTrigger",
+    }
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    assert all(f"`{name}`" in readme for name in triggers)
+
+
+def test_the_timer_starter_takes_a_durable_client(functions: dict[str, func.Function]) -> None:
+    bindings = entry_script.bindings(functions["start_orchestrations"])
+
+    assert {(b["type"], b["name"]) for b in bindings} == {
+        ("timerTrigger", "timer"),
+        ("durableClient", "client"),
+    }
