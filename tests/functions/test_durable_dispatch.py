@@ -13,14 +13,13 @@ import pytest
 
 from durable import names
 from scheduler import bootstrap
-from scheduler.adapters.sql import migrate
 from tests.support import reconciliation
 from tests.support.durable_dispatch import (
     DiesAfterBooking,
     FailsOnce,
     Platform,
-    build_runtime,
     clock_of,
+    runtimes_on,
     seed,
     use_runtime,
     with_gateway,
@@ -33,19 +32,9 @@ MakeRuntime = Callable[..., bootstrap.Runtime]
 def make_runtime(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, isolated_settings: None
 ) -> Iterator[MakeRuntime]:
-    """Builds this test's runtime on a fresh SQLite store; closes it at the end."""
-    built: list[bootstrap.Runtime] = []
-
-    def make(**sizes: int) -> bootstrap.Runtime:
-        runtime = build_runtime(f"sqlite:///{tmp_path / 'tsched.sqlite3'}", **sizes)
-        migrate.upgrade(runtime.engine)
-        use_runtime(monkeypatch, runtime)
-        built.append(runtime)
-        return runtime
-
-    yield make
-    for runtime in built:
-        runtime.close()
+    """Builds this test's runtimes on a fresh SQLite store."""
+    with runtimes_on(f"sqlite:///{tmp_path / 'tsched.sqlite3'}", monkeypatch) as make:
+        yield make
 
 
 def test_5000_due_transfers_are_paid_exactly_once_by_timer_ticks(make_runtime: MakeRuntime) -> None:

@@ -18,6 +18,7 @@ from azure.durable_functions.models.DurableOrchestrationStatus import (
 from azure.functions.timer import TimerRequest
 
 from durable import names
+from tests.support.durable_app import status_of
 from tests.support.entry_script import indexed_functions
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -42,11 +43,7 @@ class ScriptedClient:
     async def get_status(self, instance_id: str) -> DurableOrchestrationStatus:
         answers = self.statuses[instance_id]
         status = answers.pop(0) if len(answers) > 1 else answers[0]
-        return DurableOrchestrationStatus(
-            instanceId=instance_id,
-            runtimeStatus=None if status is None else status.value,
-            output="boom" if status is Status.Failed else None,
-        )
+        return status_of(instance_id, status, "boom" if status is Status.Failed else None)
 
     async def start_new(
         self,

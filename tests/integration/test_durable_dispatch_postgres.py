@@ -10,14 +10,13 @@ from collections.abc import Callable, Iterator
 import pytest
 
 from scheduler import bootstrap
-from scheduler.adapters.sql import migrate
 from tests.services import postgres
 from tests.support import reconciliation
 from tests.support.durable_dispatch import (
     DiesAfterBooking,
     Platform,
-    build_runtime,
     clock_of,
+    runtimes_on,
     seed,
     use_runtime,
     with_gateway,
@@ -32,20 +31,12 @@ MakeRuntime = Callable[..., bootstrap.Runtime]
 def make_runtime(
     postgres_url: str, monkeypatch: pytest.MonkeyPatch, isolated_settings: None
 ) -> Iterator[MakeRuntime]:
-    """Builds this test's runtime on a database of its own; drops it at the end."""
-    with postgres.scratch_database(postgres_url, "tsched_durable") as url:
-        built: list[bootstrap.Runtime] = []
-
-        def make(**sizes: int) -> bootstrap.Runtime:
-            runtime = build_runtime(url, **sizes)
-            migrate.upgrade(runtime.engine)
-            use_runtime(monkeypatch, runtime)
-            built.append(runtime)
-            return runtime
-
+    """Builds this test's runtimes on a database of its own, dropped at the end."""
+    with (
+        postgres.scratch_database(postgres_url, "tsched_durable") as url,
+        runtimes_on(url, monkeypatch) as make,
+    ):
         yield make
-        for runtime in built:
-            runtime.close()
 
 
 def test_5000_due_transfers_are_paid_exactly_once_with_parallel_activities(

@@ -28,11 +28,7 @@ class HarnessClient:
 
     async def get_status(self, instance_id: str) -> DurableOrchestrationStatus:
         status, output = self._status.get(instance_id, (None, None))
-        return DurableOrchestrationStatus(
-            instanceId=instance_id,
-            runtimeStatus=None if status is None else status.value,
-            output=output,
-        )
+        return status_of(instance_id, status, output)
 
     async def start_new(
         self,
@@ -56,3 +52,14 @@ class HarnessClient:
     def last_run(self, instance_id: str) -> list[Generation]:
         """The generations of the latest run of `instance_id`."""
         return self.runs[instance_id][-1]
+
+
+def status_of(
+    instance_id: str, status: df.OrchestrationRuntimeStatus | None, output: Any = None
+) -> DurableOrchestrationStatus:
+    """What `get_status` answers for `instance_id`: `status` None means no such instance."""
+    return DurableOrchestrationStatus(
+        instanceId=instance_id,
+        runtimeStatus=None if status is None else status.value,
+        output=output,
+    )

@@ -7,6 +7,8 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -15,6 +17,7 @@ from azure.functions.timer import TimerRequest
 from bench import workload
 from durable import messages, names
 from scheduler import bootstrap
+from scheduler.adapters.sql import migrate
 from scheduler.config import Settings
 from scheduler.ports import PaymentGateway, TransferRequest, TransferResult
 from tests.support.clock import SettableClock
@@ -42,6 +45,28 @@ def build_runtime(
         lease_seconds=int(LEASE.total_seconds()),
     )
     return bootstrap.build(settings, clock=SettableClock(DUE + timedelta(seconds=1)))
+
+
+@contextmanager
+def runtimes_on(
+    database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[Callable[..., bootstrap.Runtime]]:
+    """Makes runtimes on the migrated store at `database_url` (sizes as `build_runtime`
+    takes them), each the one the activities take once made; closes them all after."""
+    built: list[bootstrap.Runtime] = []
+
+    def make(**sizes: int) -> bootstrap.Runtime:
+        runtime = build_runtime(database_url, **sizes)
+        migrate.upgrade(runtime.engine)
+        use_runtime(monkeypatch, runtime)
+        built.append(runtime)
+        return runtime
+
+    try:
+        yield make
+    finally:
+        for runtime in built:
+            runtime.close()
 
 
 def use_runtime(monkeypatch: pytest.MonkeyPatch, runtime: bootstrap.Runtime) -> None:
