@@ -21,12 +21,12 @@ import azure.durable_functions as df
 
 from durable import messages, names
 
-#: Activity retries: the first after 2 s, then at the platform's doubling, 3 attempts in
-#: all. An execute activity retried after booking is safe: the gateway answers the same
-#: idempotency keys with the first bookings.
+#: Activity retries: 3 attempts in all, 2 s apart (the Python SDK sets no backoff
+#: coefficient). An execute activity retried after booking is safe: the gateway answers
+#: the same idempotency keys with the first bookings.
 RETRY = df.RetryOptions(first_retry_interval_in_milliseconds=2000, max_number_of_attempts=3)
 
-#: A busy dispatch seals the audit trail at most this often; an idle one always does.
+#: A busy run seals the audit trail at most this often; its last generation always does.
 SEAL_INTERVAL = timedelta(seconds=2)
 
 #: What an orchestrator yields (Durable tasks), is sent (their results) and returns.
