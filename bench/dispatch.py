@@ -94,10 +94,17 @@ class Lateness:
 
 
 def measure_throughput(
-    url: str, *, store: str, backlog: int, workers: int, mode: TransactionMode, seconds: float
+    url: str,
+    *,
+    store: str,
+    backlog: int,
+    workers: int,
+    mode: TransactionMode,
+    seconds: float,
+    batch_size: int | None = None,
 ) -> Throughput:
     """Seed `backlog` due transfers, then let `workers` serve processes execute for at
-    most `seconds`."""
+    most `seconds`, claiming `batch_size` at a time (default: DISPATCH_BATCH_SIZE's)."""
     engine = fresh_store(url)
     try:
         now = datetime.now(UTC)
@@ -111,7 +118,9 @@ def measure_throughput(
         seal_everything(engine)
         vacuum(engine)
         claim_ms = _time_claim(engine, now)
-        with _serving(url, workers=workers, mode=mode, idle_sleep=0.5) as processes:
+        with _serving(
+            url, workers=workers, mode=mode, idle_sleep=0.5, batch_size=batch_size
+        ) as processes:
             _wait_for(engine, processes, deadline=time.monotonic() + seconds)
         executed, span = executed_span(engine)
         require_consistent(engine)
@@ -233,7 +242,12 @@ def _time_claim(engine: sa.Engine, now: datetime) -> float:
 
 @contextmanager
 def _serving(
-    url: str, *, workers: int, mode: TransactionMode, idle_sleep: float
+    url: str,
+    *,
+    workers: int,
+    mode: TransactionMode,
+    idle_sleep: float,
+    batch_size: int | None = None,
 ) -> Iterator[list[subprocess.Popen[bytes]]]:
     """`workers` processes of `tsched serve` on `url`; stopped with SIGTERM on exit."""
     env = {"PATH": os.environ.get("PATH", os.defpath), "DATABASE_URL": url}
@@ -249,6 +263,7 @@ def _serving(
         mode.value,
         "--idle-sleep",
         str(idle_sleep),
+        *(["--batch-size", str(batch_size)] if batch_size else []),
     ]
     with tempfile.TemporaryDirectory(prefix="tsched-bench-") as cwd:
         env["PYTHONPATH"] = str(REPO_ROOT)

@@ -85,7 +85,9 @@ def _durations(generations: list[Generation], activity: str) -> list[float]:
     return [s for g in generations for s in g.activity_seconds.get(activity, [])]
 
 
-def measure_serve(url: str, *, backlog: int, workers: int, seconds: float) -> dispatch.Throughput:
+def measure_serve(
+    url: str, *, backlog: int, workers: int, batch_size: int, seconds: float
+) -> dispatch.Throughput:
     """`tsched serve` on the backlog, as `bench.dispatch` measures it."""
     return dispatch.measure_throughput(
         url,
@@ -94,6 +96,7 @@ def measure_serve(url: str, *, backlog: int, workers: int, seconds: float) -> di
         workers=workers,
         mode=TransactionMode.BATCH,
         seconds=seconds,
+        batch_size=batch_size,
     )
 
 
@@ -164,7 +167,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     serve_rates, durable_rates = [], []
     with _postgresql(args.postgresql_url) as url:
         for _ in range(args.repeat):
-            serve = measure_serve(url, backlog=args.backlog, workers=args.workers, seconds=600)
+            serve = measure_serve(
+                url,
+                backlog=args.backlog,
+                workers=args.workers,
+                batch_size=args.batch_size,
+                seconds=600,
+            )
             print(serve.line(), flush=True)
             serve_rates.append(serve.executed / serve.seconds)
             durable = measure_durable(
