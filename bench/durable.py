@@ -14,9 +14,9 @@ it with the embedded ledger as payment gateway, synchronous commit on:
 
 Throughput is the executions recorded over the span from the first attempt's start to
 the last one's end, read from the execution history, for both. For the durable side it
-also prints the orchestration history of one generation (one claimed batch): events,
-bytes, episodes, and the orchestrator's own replay time. Both runs end with a full
-reconciliation.
+also prints the orchestration history of one full generation (`WINDOW` batches):
+events, bytes, episodes, the orchestrator's own replay time, and the activities' times.
+Both runs end with a full reconciliation.
 
     python -m bench.durable                          # 20,000 transfers, 2 workers, 3 runs each
     python -m bench.durable --backlog 5000 --workers 4 --repeat 1
@@ -58,12 +58,12 @@ class DurableRun:
         return self.executed / self.seconds
 
     def lines(self) -> list[str]:
-        full = [g for g in self.generations if g.output["claimed"] == self.batch_size]
+        full = [g for g in self.generations if g.continued]
         sample = full or self.generations
         return [
             f"durable    {self.executed:>7,} executed in {self.seconds:6.2f} s = "
             f"{self.rate:7,.0f} transfers/s over {len(self.generations)} generations",
-            f"history of one generation ({self.batch_size} claimed, "
+            f"history of one generation ({sample[0].output['claimed']} claimed, "
             f"{sample[0].activity_calls.get(names.EXECUTE_ACTIVITY, 0)} execute activities): "
             f"{statistics.median(len(g.history) for g in sample):.0f} events, "
             f"{statistics.median(g.history_bytes for g in sample) / 1024:.1f} KiB "

@@ -28,9 +28,9 @@ class ClaimResult(TypedDict):
 
 
 class DispatchState(TypedDict):
-    """The dispatch orchestration's input: which run and batch this generation is, the
-    batch the generation before claimed for it (None: claim it first), and when the
-    audit trail was last sealed (RFC 3339, or None)."""
+    """The dispatch orchestration's input: which run and first batch this generation
+    is, that batch as the generation before claimed it (None: claim it first), and when
+    the audit trail was last sealed (RFC 3339, or None)."""
 
     run: str | None
     batch: int
@@ -71,7 +71,8 @@ class PublishResult(TypedDict):
 class DispatchSummary(TypedDict):
     """What one generation of the dispatch orchestration did: its output."""
 
-    owner: str
+    run: str
+    batches: list[int]
     claimed: int
     recorded: dict[str, int]
     lost_leases: int

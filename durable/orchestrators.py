@@ -2,9 +2,9 @@
 
 Both are deterministic generators: no clock but `context.current_utc_datetime`, no
 random but `context.new_guid()`, no I/O; every effect is an activity, called with
-`RETRY`. Each dispatch generation executes one batch and continues as new while another
-was waiting, so a history holds one batch's events and stays small; once idle, the
-orchestration ends and the next timer tick starts it again.
+`RETRY`. Each dispatch generation executes up to `WINDOW` batches and continues as new
+while another was waiting, so a history stays small; once idle, the orchestration ends
+and the next timer tick starts it again.
 
 The relay is an orchestration of its own, not a step of the dispatch: publishing waits
 on Kafka (for the delivery timeout when the broker is down), and payments must never
@@ -18,6 +18,7 @@ from datetime import timedelta
 from typing import Any
 
 import azure.durable_functions as df
+from azure.durable_functions.models.Task import TaskState
 
 from durable import messages, names
 
@@ -28,6 +29,10 @@ RETRY = df.RetryOptions(first_retry_interval_in_milliseconds=2000, max_number_of
 
 #: A busy run seals the audit trail at most this often; its last generation always does.
 SEAL_INTERVAL = timedelta(seconds=2)
+
+#: Batches one generation of the dispatch executes before it continues as new: its
+#: history holds this many batches' events (about 60 KiB each at 500 operations).
+WINDOW = 4
 
 #: What an orchestrator yields (Durable tasks), is sent (their results) and returns.
 Orchestration = Generator[Any, Any, Any]
@@ -45,46 +50,67 @@ def register(blueprint: df.Blueprint) -> None:
 
 
 def dispatch(context: df.DurableOrchestrationContext) -> Orchestration:
-    """Execute one claimed batch in parallel chunks while the next batch is claimed and,
-    when due, the audit trail sealed; continue as new with the next batch while there
-    is one; idle, purge expired idempotent responses and end.
+    """Execute up to `WINDOW` claimed batches, each in parallel chunks, claiming each
+    next batch while the one before executes; seal the audit trail beside them when
+    due; continue as new with the batch claimed past the window, if any; idle, purge
+    expired idempotent responses and end.
 
-    The claim of the next batch and the seal run beside the execution of this batch
-    (listed first, so they are not queued behind it): no worker waits for a claim or a
-    seal between batches. Only the first generation of a run claims on its own."""
+    A batch's execute activities are scheduled as soon as its claim returns, while the
+    batch before may still be executing: the workers find the next chunks queued and
+    never idle at a fan-in between batches. Only the first batch of a run is claimed
+    on its own."""
     state = messages.dispatch_state(context.get_input())
     run = state["run"] or context.new_guid().hex
-    batch = state["batch"]
-    owner = messages.lease_owner(context.instance_id, run, batch)
+    first = state["batch"]
     claim = state["claimed"]
     if claim is None:
-        claim = yield _claim(context, owner)
+        claim = yield _claim(context, run, first)
     now = context.current_utc_datetime
     sealed_at = messages.instant(state["sealed_at"])
     # The last generation of a run seals whatever is left; a busy run every interval.
     seal = not claim["full"] or sealed_at is None or now - sealed_at >= SEAL_INTERVAL
-    tasks = [
-        context.call_activity_with_retry(
-            names.EXECUTE_ACTIVITY, RETRY, messages.ExecuteRequest(owner=owner, operations=chunk)
-        )
-        for chunk in claim["chunks"]
-    ]
+
+    #: Each task awaited, with what it is: ("claim" | "execute" | "seal", batch number).
+    pending: dict[Any, tuple[str, int]] = {}
+
+    def start(batch: int, batch_claim: messages.ClaimResult) -> None:
+        # The claim first, so that it is not queued behind the chunks.
+        if batch_claim["full"]:
+            pending[_claim(context, run, batch + 1)] = ("claim", batch + 1)
+        owner = messages.lease_owner(context.instance_id, run, batch)
+        for chunk in batch_claim["chunks"]:
+            request = messages.ExecuteRequest(owner=owner, operations=chunk)
+            task = context.call_activity_with_retry(names.EXECUTE_ACTIVITY, RETRY, request)
+            pending[task] = ("execute", batch)
+
     if seal:
-        tasks.insert(0, context.call_activity_with_retry(names.SEAL_ACTIVITY, RETRY, None))
-    if claim["full"]:
-        tasks.insert(0, _claim(context, messages.lease_owner(context.instance_id, run, batch + 1)))
-    results = yield context.task_all(tasks)
-    following: messages.ClaimResult | None = results.pop(0) if claim["full"] else None
+        pending[context.call_activity_with_retry(names.SEAL_ACTIVITY, RETRY, None)] = ("seal", 0)
+    start(first, claim)
+    batches = [first]
+    claimed = claim["claimed"]
+    executed: list[messages.ExecuteResult] = []
     sealed = 0
-    if seal:
-        sealed, sealed_at = results.pop(0)["sealed"], now
-    more = following is not None and following["claimed"] > 0
-    summary = _summary(owner, claim, results, sealed=sealed, continued=more)
-    if more:
+    following: messages.ClaimResult | None = None
+    while pending:
+        done = yield context.task_any(list(pending))
+        role, batch = pending.pop(done)
+        result = _result(done)
+        if role == "execute":
+            executed.append(result)
+        elif role == "seal":
+            sealed, sealed_at = result["sealed"], now
+        elif result["claimed"] and batch < first + WINDOW:
+            start(batch, result)
+            batches.append(batch)
+            claimed += result["claimed"]
+        elif result["claimed"]:
+            following = result
+    summary = _summary(run, batches, claimed, executed, sealed=sealed, continued=bool(following))
+    if following is not None:
         context.continue_as_new(
             messages.DispatchState(
                 run=run,
-                batch=batch + 1,
+                batch=first + WINDOW,
                 claimed=following,
                 sealed_at=None if sealed_at is None else sealed_at.isoformat(),
             )
@@ -94,10 +120,19 @@ def dispatch(context: df.DurableOrchestrationContext) -> Orchestration:
     return summary
 
 
-def _claim(context: df.DurableOrchestrationContext, owner: str) -> Any:
+def _claim(context: df.DurableOrchestrationContext, run: str, batch: int) -> Any:
+    owner = messages.lease_owner(context.instance_id, run, batch)
     return context.call_activity_with_retry(
         names.CLAIM_ACTIVITY, RETRY, messages.ClaimRequest(owner=owner)
     )
+
+
+def _result(task: Any) -> Any:
+    """The value of a task `task_any` returned; a task that failed (its retries spent)
+    fails the orchestration, as `task_all` would."""
+    if task.state is TaskState.FAILED:
+        raise task.result
+    return task.result
 
 
 def relay(context: df.DurableOrchestrationContext) -> Orchestration:
@@ -111,8 +146,9 @@ def relay(context: df.DurableOrchestrationContext) -> Orchestration:
 
 
 def _summary(
-    owner: str,
-    claim: messages.ClaimResult,
+    run: str,
+    batches: list[int],
+    claimed: int,
     executed: list[messages.ExecuteResult],
     *,
     sealed: int,
@@ -123,8 +159,9 @@ def _summary(
         for status, count in result["recorded"].items():
             recorded[status] = recorded.get(status, 0) + count
     return messages.DispatchSummary(
-        owner=owner,
-        claimed=claim["claimed"],
+        run=run,
+        batches=batches,
+        claimed=claimed,
         recorded=recorded,
         lost_leases=sum(result["lost_leases"] for result in executed),
         errors=sum(result["errors"] for result in executed),

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from durable import names
+from durable.orchestrators import WINDOW
 from scheduler import bootstrap
 from tests.support import reconciliation
 from tests.support.durable_dispatch import (
@@ -51,24 +52,31 @@ def test_5000_due_transfers_are_paid_exactly_once_by_timer_ticks(make_runtime: M
     assert all(summary["lost_leases"] == summary["errors"] == 0 for summary in summaries)
 
 
-def test_a_full_claim_continues_as_new_with_the_next_batch_of_the_same_run(
+def test_a_run_executes_a_window_of_batches_per_generation_then_continues_as_new(
     make_runtime: MakeRuntime,
 ) -> None:
-    runtime = make_runtime(batch_size=500, chunk_size=200)
-    seed(runtime, 1200)
+    runtime = make_runtime(batch_size=100, chunk_size=50)
+    seed(runtime, 1000)
     platform = Platform(runtime)
 
     generations = platform.tick()
 
-    assert [g.output["claimed"] for g in generations] == [500, 500, 200]
+    assert WINDOW == 4
+    assert [g.output["batches"] for g in generations] == [[0, 1, 2, 3], [4, 5, 6, 7], [8, 9]]
+    assert [g.output["claimed"] for g in generations] == [400, 400, 200]
     assert [g.continued for g in generations] == [True, True, False]
     assert generations[0].input is None
-    (run,) = {g.continued_with["run"] for g in generations[:2]}
-    assert [g.continued_with["batch"] for g in generations[:2]] == [1, 2]
-    owners = [g.output["owner"] for g in generations]
-    assert owners == [f"{names.DISPATCH_INSTANCE}:{run}:{batch}" for batch in range(3)]
-    # Each generation fans its batch out in chunks of DISPATCH_CHUNK_SIZE.
-    assert [g.activity_calls[names.EXECUTE_ACTIVITY] for g in generations] == [3, 3, 1]
+    # Each generation hands the next its first batch, claimed already, and the run.
+    runs = {g.continued_with["run"] for g in generations[:2]}
+    assert len(runs | {g.output["run"] for g in generations}) == 1
+    assert [g.continued_with["batch"] for g in generations[:2]] == [4, 8]
+    assert [g.continued_with["claimed"]["claimed"] for g in generations[:2]] == [100, 100]
+    # Each batch fans out in chunks of DISPATCH_CHUNK_SIZE. Each batch is claimed once:
+    # the run's first by itself, each next one beside the batch before (a generation's
+    # last such claim is carried into the next generation); batch 10's found nothing.
+    assert [g.activity_calls[names.EXECUTE_ACTIVITY] for g in generations] == [8, 8, 4]
+    assert [g.activity_calls[names.CLAIM_ACTIVITY] for g in generations] == [5, 4, 2]
+    assert sum(g.output["recorded"]["succeeded"] for g in generations) == 1000
 
 
 def test_each_tick_starts_a_new_run_whose_leases_have_other_owners(
@@ -83,7 +91,7 @@ def test_each_tick_starts_a_new_run_whose_leases_have_other_owners(
 
     assert first[0].output["claimed"] == 50
     assert second[0].output["claimed"] == 0
-    assert first[0].output["owner"] != second[0].output["owner"]
+    assert first[0].output["run"] != second[0].output["run"]
 
 
 def test_a_failed_execute_activity_is_retried_and_pays_once(

@@ -16,25 +16,22 @@ What it checks on the way:
   of the SDK's own open tasks, including the retry timers and re-scheduled attempts of
   `call_activity_with_retry`, which the SDK numbers itself.
 
-Activities of one episode run in parallel threads, as they would on several instances,
-and their completions are appended in the order they finish. Inputs and outputs cross
+Activities run in parallel (threads, or worker processes standing in for instances) and
+are not waited for together: as the extension does, each episode replays with whatever
+completions have arrived since the last one (at least one), so an orchestration that
+schedules new work as soon as some finishes gets to do so. Inputs and outputs cross
 the same converter the Python worker uses, so they are JSON both ways.
 """
 
 from __future__ import annotations
 
+import concurrent.futures
 import json
 import multiprocessing
 import time
 import traceback
 from collections.abc import Mapping
-from concurrent.futures import (
-    Executor,
-    Future,
-    ProcessPoolExecutor,
-    ThreadPoolExecutor,
-    as_completed,
-)
+from concurrent.futures import Executor, Future, ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Protocol
@@ -162,40 +159,49 @@ class ReplayHarness:
         )
         answered: list[dict[str, Any]] = []
         scheduled: set[int] = set()
-        while True:
-            generation.episodes += 1
-            began = time.perf_counter()
-            state, context = self._replay(
-                orchestrator, instance_id, generation.history, encoded_input
-            )
-            generation.replay_seconds += time.perf_counter() - began
-            actions = _flatten(state["actions"])
-            if actions[: len(answered)] != answered:
-                raise NonDeterministic(
-                    f"episode {generation.episodes} of {instance_id} answered\n"
-                    f"{actions}\nafter\n{answered}"
+        own_pool = None if self.workers is not None else ThreadPoolExecutor(self.parallel)
+        pool = self.workers or own_pool
+        assert pool is not None
+        running: dict[Future[Answer], tuple[int, str]] = {}
+        try:
+            while True:
+                generation.episodes += 1
+                began = time.perf_counter()
+                state, context = self._replay(
+                    orchestrator, instance_id, generation.history, encoded_input
                 )
-            answered = actions
-            if state["isDone"]:
-                generation.output = state.get("output")
-                for action in actions:
-                    if action["actionType"] == ActionType.CONTINUE_AS_NEW:
-                        generation.continued = True
-                        generation.continued_with = json.loads(action["input"])
-                return generation
-            work = [
-                self._work(task_id, task)
-                for task_id, task in sorted(_open_atomic_tasks(context).items())
-                if task_id not in scheduled
-            ]
-            if not work:
-                raise AssertionError(f"{instance_id} waits on nothing the harness can complete")
-            scheduled.update(item.task_id for item in work)
-            generation.history += [self._scheduled(item) for item in work]
-            generation.history.append(self._event(HistoryEventType.ORCHESTRATOR_COMPLETED))
-            completions = self._complete(work, generation)
-            generation.history.append(self._event(HistoryEventType.ORCHESTRATOR_STARTED))
-            generation.history += completions
+                generation.replay_seconds += time.perf_counter() - began
+                actions = _flatten(state["actions"])
+                if actions[: len(answered)] != answered:
+                    raise NonDeterministic(
+                        f"episode {generation.episodes} of {instance_id} answered\n"
+                        f"{actions}\nafter\n{answered}"
+                    )
+                answered = actions
+                if state["isDone"]:
+                    generation.output = state.get("output")
+                    for action in actions:
+                        if action["actionType"] == ActionType.CONTINUE_AS_NEW:
+                            generation.continued = True
+                            generation.continued_with = json.loads(action["input"])
+                    return generation
+                work = [
+                    self._work(task_id, task)
+                    for task_id, task in sorted(_open_atomic_tasks(context).items())
+                    if task_id not in scheduled
+                ]
+                if not work and not running:
+                    raise AssertionError(f"{instance_id} waits on nothing the harness can do")
+                scheduled.update(item.task_id for item in work)
+                generation.history += [self._scheduled(item) for item in work]
+                generation.history.append(self._event(HistoryEventType.ORCHESTRATOR_COMPLETED))
+                completions = self._start(work, pool, running, generation)
+                completions += self._completed(running, generation, wait=not completions)
+                generation.history.append(self._event(HistoryEventType.ORCHESTRATOR_STARTED))
+                generation.history += completions
+        finally:
+            if own_pool is not None:
+                own_pool.shutdown(wait=True)
 
     def replay(self, orchestrator: str, instance_id: str, generation: Generation) -> Any:
         """Replay `orchestrator` once over `generation`'s whole history; the state the
@@ -262,45 +268,53 @@ class ReplayHarness:
             Input=item.input,
         )
 
-    def _complete(self, work: list[_Work], generation: Generation) -> list[dict[str, Any]]:
-        """Fire the timers (the clock moves to their time), then run the activities in
-        parallel; the completion events in the order they finished."""
-        completions = []
+    def _start(
+        self,
+        work: list[_Work],
+        pool: Executor,
+        running: dict[Future[Answer], tuple[int, str]],
+        generation: Generation,
+    ) -> list[dict[str, Any]]:
+        """Submit the new activities to `pool` (into `running`); fire the new timers (the
+        clock moves to their time) and return their events."""
+        fired = []
         for item in work:
-            if item.fire_at is not None:
+            if item.activity is None:
+                assert item.fire_at is not None
                 self._wait_until(item.fire_at)
-                completions.append(
+                fired.append(
                     self._event(
                         HistoryEventType.TIMER_FIRED,
                         TimerId=item.task_id,
                         FireAt=_text(item.fire_at),
                     )
                 )
-        activities = [(item.task_id, item.activity, item.input) for item in work if item.activity]
-        for _, activity, _ in activities:
+                continue
             calls = generation.activity_calls
-            calls[activity] = calls.get(activity, 0) + 1
-        if self.workers is not None:
-            running = {
-                self.workers.submit(_call_in_worker, name, request): (task_id, name)
-                for task_id, name, request in activities
-            }
-            completions += self._completed(running, generation)
-        else:
-            with ThreadPoolExecutor(max_workers=self.parallel) as pool:
-                running = {
-                    pool.submit(call_activity, self.functions, name, request): (task_id, name)
-                    for task_id, name, request in activities
-                }
-                completions += self._completed(running, generation)
-        return completions
+            calls[item.activity] = calls.get(item.activity, 0) + 1
+            if self.workers is not None:
+                future = pool.submit(_call_in_worker, item.activity, item.input)
+            else:
+                future = pool.submit(call_activity, self.functions, item.activity, item.input)
+            running[future] = (item.task_id, item.activity)
+        return fired
 
     def _completed(
-        self, running: dict[Future[Answer], tuple[int, str]], generation: Generation
+        self,
+        running: dict[Future[Answer], tuple[int, str]],
+        generation: Generation,
+        *,
+        wait: bool,
     ) -> list[dict[str, Any]]:
+        """The events of the activities that have finished, in the order they finished;
+        with `wait`, once at least one has, as the extension runs an episode for
+        whatever messages have arrived."""
+        if wait and running:
+            concurrent.futures.wait(running, return_when=concurrent.futures.FIRST_COMPLETED)
+        finished = [future for future in running if future.done()]
         events = []
-        for future in as_completed(running):
-            task_id, name = running[future]
+        for future in finished:
+            task_id, name = running.pop(future)
             ok, value, details, seconds = future.result()
             generation.activity_seconds.setdefault(name, []).append(seconds)
             if ok:
