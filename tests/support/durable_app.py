@@ -49,10 +49,6 @@ class HarnessClient:
         )
         return instance_id
 
-    def last_run(self, instance_id: str) -> list[Generation]:
-        """The generations of the latest run of `instance_id`."""
-        return self.runs[instance_id][-1]
-
 
 def status_of(
     instance_id: str, status: df.OrchestrationRuntimeStatus | None, output: Any = None
