@@ -15,8 +15,7 @@ from typing import TYPE_CHECKING, Any, Self
 
 import pytest
 import sqlalchemy as sa
-from confluent_kafka import OFFSET_BEGINNING, Consumer, Message, TopicPartition
-from confluent_kafka.admin import AdminClient, NewTopic
+from confluent_kafka import Message
 
 from scheduler.adapters import kafka
 from scheduler.adapters.sql import engine as sql_engine
@@ -24,6 +23,7 @@ from scheduler.adapters.sql import outbox, tables
 from scheduler.adapters.sql.unit_of_work import SqlUnitOfWork
 from scheduler.domain.events import Event, EventType, StoredEvent
 from scheduler.service.publish_outbox import PublishResult, publish_outbox
+from tests.support import kafka_topics
 from tests.support.clock import SettableClock
 
 if TYPE_CHECKING:
@@ -80,16 +80,6 @@ def engine(tmp_path: Path) -> Iterator[sa.Engine]:
     engine.dispose()
 
 
-def _create_topic(bootstrap: str, partitions: int = 3) -> str:
-    topic = f"tsched-events-{uuid.uuid4().hex[:12]}"
-    admin = AdminClient({"bootstrap.servers": bootstrap})
-    (future,) = admin.create_topics(
-        [NewTopic(topic, num_partitions=partitions, replication_factor=1)]
-    ).values()
-    future.result(timeout=30)
-    return topic
-
-
 def _events(schedule_ids: list[uuid.UUID], per_schedule: int, *, first: int = 0) -> list[Event]:
     """`per_schedule` events for each schedule, interleaved across schedules."""
     return [
@@ -139,41 +129,6 @@ def _publish_until_empty(
     return results
 
 
-def _read_topic(bootstrap: str, topic: str, *, timeout: float = 30.0) -> list[Message]:
-    """Every message on `topic`, up to each partition's high watermark as it is now."""
-    consumer = Consumer(
-        {
-            "bootstrap.servers": bootstrap,
-            "group.id": f"test-{uuid.uuid4().hex[:12]}",
-            "enable.auto.commit": False,
-        }
-    )
-    try:
-        partitions = sorted(consumer.list_topics(topic, timeout=10).topics[topic].partitions)
-        ends: dict[int, int] = {}
-        for partition in partitions:
-            low, high = consumer.get_watermark_offsets(
-                TopicPartition(topic, partition), timeout=10, cached=False
-            )
-            if high > low:
-                ends[partition] = high
-        consumer.assign([TopicPartition(topic, p, OFFSET_BEGINNING) for p in ends])
-        next_offset = dict.fromkeys(ends, 0)
-        received: list[Message] = []
-        deadline = time.monotonic() + timeout
-        while any(next_offset[p] < ends[p] for p in ends):
-            assert time.monotonic() < deadline, f"read {len(received)} messages in {timeout}s"
-            message = consumer.poll(0.5)
-            if message is None:
-                continue
-            assert message.error() is None, message.error()
-            received.append(message)
-            next_offset[message.partition()] = message.offset() + 1
-    finally:
-        consumer.close()
-    return received
-
-
 def _by_schedule(messages: list[Message]) -> dict[str, list[str]]:
     """Event ids per message key, in topic order, duplicates removed (first kept)."""
     seen: set[str] = set()
@@ -196,7 +151,7 @@ def _expected_by_schedule(events: list[Event]) -> dict[str, list[str]]:
 def test_outbox_events_reach_the_topic_as_cloudevents_keyed_by_schedule_in_order(
     kafka_bootstrap: str, engine: sa.Engine
 ) -> None:
-    topic = _create_topic(kafka_bootstrap)
+    topic = kafka_topics.create_topic(kafka_bootstrap)
     schedule_ids = [uuid.uuid4() for _ in range(3)]
     events = _events(schedule_ids, per_schedule=5)
     _write(engine, events)
@@ -204,7 +159,7 @@ def test_outbox_events_reach_the_topic_as_cloudevents_keyed_by_schedule_in_order
     with kafka.KafkaEventPublisher(kafka_bootstrap, topic, delivery_timeout_s=10.0) as publisher:
         watching = WatchingPublisher(publisher, engine)
         results = _publish_until_empty(engine, watching, batch_size=4)
-    messages = _read_topic(kafka_bootstrap, topic)
+    messages = kafka_topics.read_topic(kafka_bootstrap, topic)
 
     assert results == [
         PublishResult(read=4, published=4, batch_full=True),
@@ -245,7 +200,7 @@ def test_events_written_while_the_broker_is_down_stay_in_the_outbox_until_it_ret
     kafka_broker: KafkaBroker, engine: sa.Engine
 ) -> None:
     bootstrap = kafka_broker.bootstrap_servers
-    topic = _create_topic(bootstrap)
+    topic = kafka_topics.create_topic(bootstrap)
     schedule_ids = [uuid.uuid4() for _ in range(2)]
     before = _events(schedule_ids, per_schedule=2)
     during = _events(schedule_ids, per_schedule=3, first=2)
@@ -277,7 +232,7 @@ def test_events_written_while_the_broker_is_down_stay_in_the_outbox_until_it_ret
         recovery = _publish_until_empty(engine, publisher, batch_size=500)
     finally:
         publisher.close()
-    messages = _read_topic(bootstrap, topic)
+    messages = kafka_topics.read_topic(bootstrap, topic)
 
     assert first_round == PublishResult(read=4, published=4, batch_full=False)
     assert outage_round == PublishResult(read=6, published=0, batch_full=False)
@@ -297,7 +252,7 @@ def test_events_written_while_the_broker_is_down_stay_in_the_outbox_until_it_ret
 def test_a_relay_that_dies_before_marking_publishes_the_same_event_ids_again(
     kafka_bootstrap: str, engine: sa.Engine
 ) -> None:
-    topic = _create_topic(kafka_bootstrap)
+    topic = kafka_topics.create_topic(kafka_bootstrap)
     events = _events([uuid.uuid4()], per_schedule=3)
     _write(engine, events)
 
@@ -310,7 +265,7 @@ def test_a_relay_that_dies_before_marking_publishes_the_same_event_ids_again(
         retry = publish_outbox(
             uow=SqlUnitOfWork(engine), publisher=publisher, clock=SettableClock(NOW)
         )
-    messages = _read_topic(kafka_bootstrap, topic)
+    messages = kafka_topics.read_topic(kafka_bootstrap, topic)
 
     ids = [str(event.event_id) for event in events]
     assert still_unpublished == [event.event_id for event in events]
