@@ -1,4 +1,4 @@
-"""Schema migrations: Alembic's one history (`migrations/` at the repository root) run
+"""Schema migrations: Alembic's one history (`migrations/` beside this module) run
 against an engine or a URL, for `tsched migrate` and for tests.
 
 The upgrade runs in one transaction on every dialect: it lands whole or not at all.
@@ -19,9 +19,12 @@ if TYPE_CHECKING:
     from collections.abc import Callable
     from typing import TextIO
 
-#: The Alembic script directory: deployed beside the `scheduler` package (the repository
-#: root is the Functions app), not inside it.
-MIGRATIONS_DIR = Path(__file__).resolve().parents[3] / "migrations"
+#: The Alembic script directory, inside the package so that a wheel carries it as a
+#: checkout does (at the repository root, non-editable installs had none). A path beside
+#: this module rather than `importlib.resources`: Alembic reads the files by path, pip
+#: always unpacks a package onto disk, and `as_file` cannot copy out a directory before
+#: Python 3.12, so it would add nothing.
+MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 
 
 def alembic_config(*, url: str | None = None, output: TextIO | None = None) -> Config:
