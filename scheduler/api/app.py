@@ -18,6 +18,7 @@ from fastapi.responses import JSONResponse
 from scheduler.api import (
     audit_routes,
     auth,
+    body_limit,
     history_routes,
     operations_routes,
     problems,
@@ -29,7 +30,6 @@ from scheduler.bootstrap import Runtime
 from scheduler.domain import plan
 
 API_VERSION = "v1"
-MAX_PREVIEW = 120
 
 
 def create_app(
@@ -39,7 +39,8 @@ def create_app(
     max_export_rows: int | None = None,
 ) -> FastAPI:
     """The API over `runtime`'s store and clock, callers proved by `verifier` (without
-    one, every route that needs a caller answers 503).
+    one, every route that needs a caller answers 503). A request body over the
+    runtime's `api_max_body_bytes` is answered 413 unread (`body_limit`).
 
     `max_export_rows` caps one history download (`history_routes.MAX_EXPORT_ROWS`,
     1,000,000, when None): a host that holds a whole response in memory, as Azure
@@ -57,6 +58,9 @@ def create_app(
     # The app's own routes, as every router's, run again on a transient store error.
     app.router.route_class = store_retry.RetryingRoute
     problems.install(app)
+    # Outermost but for Starlette's error handler: a body over the limit is refused
+    # before any route, dependency or parser sees it.
+    app.add_middleware(body_limit.BodyLimit, max_bytes=runtime.settings.api_max_body_bytes)
     app.state.runtime = runtime
     app.state.max_export_rows = max_export_rows
     app.state.authenticate = functools.partial(_authenticate, verifier)
@@ -91,7 +95,7 @@ def create_app(
     def preview(
         document: schemas.ScheduleIn,
         _caller: schedule_routes.Caller,
-        count: Annotated[int, Query(ge=1, le=MAX_PREVIEW)] = 6,
+        count: Annotated[int, Query(ge=1, le=plan.MAX_PREVIEW)] = 6,
     ) -> list[schemas.PlannedExecutionOut]:
         """The next `count` executions (with their reminders) of a proposed schedule,
         after now; nothing is stored, so no Idempotency-Key is needed. Any caller with a

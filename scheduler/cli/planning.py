@@ -38,13 +38,29 @@ def register(commands: Commands) -> None:
 
 
 def _add_output_flags(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("-n", "--count", type=output.positive, default=6, help="executions to list")
+    parser.add_argument(
+        "-n",
+        "--count",
+        type=_preview_count,
+        default=6,
+        help=f"executions to list, 1 to {plan.MAX_PREVIEW} (default 6)",
+    )
     parser.add_argument(
         "--after",
         type=datetime.fromisoformat,
         help="list executions due after this RFC 3339 instant (default: now)",
     )
     parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
+
+
+def _preview_count(text: str) -> int:
+    """An argparse type: how many executions to list, at most the API's cap."""
+    count = output.positive(text)
+    if count > plan.MAX_PREVIEW:
+        raise argparse.ArgumentTypeError(
+            f"at most {plan.MAX_PREVIEW} executions per preview (the HTTP API's cap too)"
+        )
+    return count
 
 
 def _add_schedule_flags(parser: argparse.ArgumentParser) -> None:

@@ -15,6 +15,11 @@ from scheduler.domain import localtime
 from scheduler.domain.reminder import ReminderOffset
 from scheduler.domain.schedule import Schedule
 
+#: The most executions one preview lists, over HTTP (`POST /v1/schedules/preview`) and in
+#: `tsched preview`: a preview is built and rendered whole in memory, and uncapped the
+#: CLI's `-n 100000` printed 65 MB using 1 GB. Enough for ten years of monthly payments.
+MAX_PREVIEW = 120
+
 #: Business-day conventions move a date back by less than this, so a search for
 #: executions after an instant starts this far before it.
 _LONGEST_BACKWARD_ADJUSTMENT = timedelta(days=31)

@@ -10,6 +10,9 @@ from typing import Any
 import pytest
 
 from scheduler import cli, demo
+from scheduler.api.app import create_app
+from scheduler.domain import plan
+from tests.support.api import migrated_runtime
 from tests.support.cli import columns, run
 
 AFTER = ["--after", "2027-01-01T00:00:00Z"]
@@ -235,6 +238,44 @@ def test_a_negative_count_is_refused(capsys: pytest.CaptureFixture[str]) -> None
     with pytest.raises(SystemExit) as exit_info:
         run(capsys, "preview", "--start", "2027-01-31", "-n", "-1", *AFTER)
     assert exit_info.value.code == 2
+
+
+@pytest.mark.parametrize("command", ["preview", "examples"])
+def test_a_count_above_the_apis_preview_cap_is_refused_naming_the_cap(
+    capsys: pytest.CaptureFixture[str], command: str
+) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        run(capsys, command, *MORTGAGE_FLAGS[: 4 if command == "preview" else 0], "-n", "121")
+
+    assert exit_info.value.code == 2
+    _, err = capsys.readouterr()
+    assert err.endswith(
+        "error: argument -n/--count: at most 120 executions per preview (the HTTP API's cap too)\n"
+    )
+
+
+def test_a_count_at_the_preview_cap_lists_that_many_executions(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    status, out, _ = run(capsys, "preview", *MORTGAGE_FLAGS, *AFTER, "-n", "120", "--json")
+
+    assert status == 0
+    assert len(json.loads(out)) == plan.MAX_PREVIEW == 120
+
+
+def test_the_cli_and_the_http_api_cap_previews_at_the_one_constant(tmp_path: Path) -> None:
+    runtime = migrated_runtime(tmp_path)
+    try:
+        schema = create_app(runtime).openapi()
+    finally:
+        runtime.close()
+    (count,) = (
+        parameter
+        for parameter in schema["paths"]["/v1/schedules/preview"]["post"]["parameters"]
+        if parameter["name"] == "count"
+    )
+
+    assert count["schema"]["maximum"] == plan.MAX_PREVIEW
 
 
 def test_a_file_that_is_not_json_exits_2(
