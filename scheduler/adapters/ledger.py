@@ -85,6 +85,17 @@ class Reconciliation:
         return not self.mismatched_accounts and not any(self.totals_by_currency.values())
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class HeldAccount:
+    """An account as the ledger reports it: who holds it, its balance (negative when
+    overdrawn; an equity account is negative by what it funded) and its status."""
+
+    account_id: str
+    customer_id: str
+    balance: money.Money
+    status: str
+
+
 @dataclass(slots=True, kw_only=True)
 class _Account:
     id: str
@@ -141,7 +152,9 @@ class Ledger:
             equity = _ensure_equity(connection, currency_code, now)
             account = _Account(id=account_id, currency=currency_code, overdraft_limit=limit.amount)
             if not _insert_account(connection, account, customer_id=customer_id, now=now):
-                raise AccountExists(account_id=account_id)
+                raise AccountExists(
+                    f"the ledger already has an account {account_id}", account_id=account_id
+                )
             if opening.amount:
                 request = _funding(equity, account_id, opening, f"opening:{account_id}")
                 (result,) = self._book(connection, [request], internal=True)
@@ -178,6 +191,41 @@ class Ledger:
         )
         with self._engine.connect() as connection:
             return connection.execute(query).first() is not None
+
+    def account(self, account_id: str) -> HeldAccount:
+        """The account `account_id`. Raises `UnknownAccount`."""
+        found = self._held(_account.c.id == account_id)
+        if not found:
+            raise UnknownAccount(f"the ledger has no account {account_id}", account_id=account_id)
+        return found[0]
+
+    def accounts(self, customer_id: str | None = None) -> list[HeldAccount]:
+        """Every account, the bank's equity accounts too, or those `customer_id` holds;
+        by id."""
+        return self._held(None if customer_id is None else _account.c.customer_id == customer_id)
+
+    def has_entry(self, idempotency_key: str) -> bool:
+        """Whether an entry was booked under `idempotency_key`."""
+        query = sa.select(_entry.c.id).where(_entry.c.idempotency_key == idempotency_key)
+        with self._engine.connect() as connection:
+            return connection.execute(query).first() is not None
+
+    def _held(self, where: sa.ColumnElement[bool] | None) -> list[HeldAccount]:
+        a = _account.c
+        query = sa.select(a.id, a.customer_id, a.currency, a.balance, a.status).order_by(a.id)
+        if where is not None:
+            query = query.where(where)
+        with self._engine.connect() as connection:
+            rows = connection.execute(query).all()
+        return [
+            HeldAccount(
+                account_id=row.id,
+                customer_id=row.customer_id,
+                balance=money.Money(amount=row.balance, currency=currency.currency(row.currency)),
+                status=row.status,
+            )
+            for row in rows
+        ]
 
     def balance(self, account_id: str) -> money.Money:
         """The account's balance, negative when overdrawn. Raises `UnknownAccount`."""

@@ -10,7 +10,7 @@ from collections.abc import Sequence
 import pydantic
 import sqlalchemy.exc
 
-from scheduler.cli import demo, engine, planning, records, token
+from scheduler.cli import accounts, demo, engine, planning, records, token
 from scheduler.domain import errors
 
 EXIT_INVALID_INPUT = 2
@@ -25,6 +25,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     engine.register(commands)
     demo.register(commands)
     records.register(commands)
+    accounts.register(commands)
     token.register(commands)
     args = parser.parse_args(argv)
     logging.basicConfig(
