@@ -29,16 +29,30 @@ T = TypeVar("T")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class Backoff:
+    """Real seconds between attempts while something keeps failing: `first` after the
+    first failure, doubling after each one in a row, never more than `last`."""
+
+    first: float = 0.5
+    last: float = 10.0
+
+    def delay(self, failures: int) -> float:
+        """Seconds to wait after the `failures`-th failure in a row (from 1)."""
+        return min(self.last, self.first * float(2 ** (failures - 1)))
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class LoopSettings:
     """How the loop runs: batch size, lease, transaction mode, how long it sleeps (in
-    real seconds) when nothing was due, and how often a busy loop seals the audit
-    trail (an idle pass always does)."""
+    real seconds) when nothing was due, how often a busy loop seals the audit trail (an
+    idle pass always does), and how it waits between failed passes."""
 
     batch_size: int = 500
     lease: timedelta = timedelta(seconds=60)
     mode: TransactionMode = TransactionMode.BATCH
     idle_sleep: float = 0.5
     seal_interval: float = 2.0
+    backoff: Backoff = Backoff()
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -143,25 +157,39 @@ def serve(
     until_idle: bool = False,
 ) -> None:
     """Run passes until `stop` is set (or, with `until_idle`, until a pass finds
-    nothing to do). A pass that fails is logged and the loop carries on after the
-    idle sleep: the store, the broker or the gateway may come back. With `until_idle`
-    (a batch job) a failed pass raises instead, so the job fails visibly."""
+    nothing to do).
+
+    A pass that fails, or the idle wait's look at the next due time, is logged and tried
+    again after a wait that doubles while it keeps failing (`loop.backoff`): a store
+    restarting or out of reach, a broker or a gateway may come back, and one line a
+    wait says so. Only the store refusing our settings
+    (`transient.is_misconfigured`: credentials, database name) stops the loop, raising.
+    With `until_idle` (a batch job) a failed pass raises, so the job fails visibly."""
 
     def pause(seconds: float) -> None:
         # Waits between retries of a step end early when the loop is told to stop.
         stop.wait(seconds)
 
+    failures = 0
     next_seal = time.monotonic()
     while not stop.is_set():
         seal = time.monotonic() >= next_seal
         try:
             cycle = run_cycle(runtime, loop, seal=seal, sleep=pause)
-        except Exception:
-            if until_idle:
+            wait = 0.0 if cycle.busy else _seconds_until_due(runtime, loop.idle_sleep)
+        except Exception as error:
+            if until_idle or transient.is_misconfigured(error):
                 raise
-            logger.exception("dispatch pass failed; retrying after %.1f s", loop.idle_sleep)
-            stop.wait(loop.idle_sleep)
+            failures += 1
+            delay = loop.backoff.delay(failures)
+            _log_failure(error, failures, delay)
+            stop.wait(delay)
             continue
+        if failures:
+            logger.warning(
+                "dispatching again after %d failed passes", failures, extra={"failures": failures}
+            )
+            failures = 0
         if seal:
             next_seal = time.monotonic() + loop.seal_interval
         if on_cycle is not None:
@@ -169,12 +197,62 @@ def serve(
         if not cycle.busy:
             if until_idle:
                 return
-            wait = transient.retry_transient(
-                lambda: _seconds_until_due(runtime, loop.idle_sleep),
-                what="next due time",
-                sleep=pause,
-            )
             stop.wait(wait)
+
+
+def wait_for_store(
+    call: Callable[[], object], *, what: str, stop: threading.Event, backoff: Backoff = Backoff()
+) -> bool:
+    """Run `call` until it succeeds, waiting out a store that cannot be used
+    (`transient.is_unavailable`) as `serve` does; True once it succeeded, False if
+    `stop` was set first. Any other error, a refused configuration among them, is
+    raised: a dispatcher starting while its database restarts waits, a misconfigured one
+    stops."""
+    failures = 0
+    while not stop.is_set():
+        try:
+            call()
+        except Exception as error:
+            if not transient.is_unavailable(error):
+                raise
+            failures += 1
+            delay = backoff.delay(failures)
+            logger.warning(
+                "%s: the store is unavailable (%s); trying again in %.1f s",
+                what,
+                transient.describe(error),
+                delay,
+                extra={
+                    "what": what,
+                    "failures": failures,
+                    "store_error": transient.describe(error),
+                },
+            )
+            stop.wait(delay)
+            continue
+        return True
+    return False
+
+
+def _log_failure(error: Exception, failures: int, delay: float) -> None:
+    extra = {"failures": failures, "retry_delay_seconds": delay}
+    if transient.is_unavailable(error):
+        # Expected while a database restarts: one line, no traceback.
+        logger.warning(
+            "the store is unavailable (%s); dispatch pass failed (%d in a row), "
+            "next attempt in %.1f s",
+            transient.describe(error),
+            failures,
+            delay,
+            extra={**extra, "store_error": transient.describe(error)},
+        )
+    else:
+        logger.exception(
+            "dispatch pass failed (%d in a row); next attempt in %.1f s",
+            failures,
+            delay,
+            extra=extra,
+        )
 
 
 def _seconds_until_due(runtime: Runtime, longest: float) -> float:

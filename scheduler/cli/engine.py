@@ -98,17 +98,22 @@ def _run_serve(args: argparse.Namespace) -> int:
     if args.speed != 1.0 or args.start is not None:
         clock = AcceleratedClock(args.start or datetime.now(UTC), args.speed)
     runtime = bootstrap.build(settings, clock=clock)
+    stop = threading.Event()
+    for signal_number in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signal_number, lambda *_: stop.set())
     if not args.no_migrate:
-        migrate.upgrade(runtime.engine)
+        migrated = runner.wait_for_store(
+            lambda: migrate.upgrade(runtime.engine), what="migrating the store", stop=stop
+        )
+        if not migrated:
+            runtime.close()
+            return 0
     loop = runner.LoopSettings(
         batch_size=args.batch_size or settings.dispatch_batch_size,
         lease=timedelta(seconds=settings.lease_seconds),
         mode=args.mode,
         idle_sleep=args.idle_sleep,
     )
-    stop = threading.Event()
-    for signal_number in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(signal_number, lambda *_: stop.set())
     events = "Kafka" if runtime.publisher is not None else "the outbox (tsched events)"
     gateway = "the embedded ledger" if runtime.ledger is not None else "core banking"
     print(

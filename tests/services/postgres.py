@@ -141,6 +141,13 @@ class PostgresServer:
         if self._process is not None:
             self._process.stop()
 
+    def resume(self) -> None:
+        """Start the stopped server again on the same data and port; returns once it
+        accepts connections."""
+        if self._process is None:
+            raise RuntimeError("resume() before start()")
+        self._process.start(self._accepts_connections, timeout=START_TIMEOUT)
+
     def close(self) -> None:
         """Stop the server and delete the cluster and its logs."""
         self.stop()

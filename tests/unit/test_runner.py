@@ -39,7 +39,7 @@ CREATED_AT = datetime(2027, 2, 1, 12, 0, tzinfo=UTC)
 DUE_AT = datetime(2027, 2, 15, 10, 0, tzinfo=UTC)
 LEASE = timedelta(seconds=60)
 #: Loop settings that never sleep, so a test of `serve` takes no real time.
-NO_SLEEP = runner.LoopSettings(idle_sleep=0.0)
+NO_SLEEP = runner.LoopSettings(idle_sleep=0.0, backoff=runner.Backoff(first=0.0, last=0.0))
 
 
 @pytest.fixture
@@ -354,7 +354,7 @@ def test_serve_logs_a_failed_pass_and_carries_on(
         )
 
     [failure] = [record for record in caplog.records if record.name == "scheduler.runner"]
-    assert failure.getMessage() == "dispatch pass failed; retrying after 0.0 s"
+    assert failure.getMessage() == "dispatch pass failed (1 in a row); next attempt in 0.0 s"
     assert failure.exc_info is not None
     assert isinstance(failure.exc_info[1], ConnectionError)
     # The failed pass reported nothing; the next one claimed the operation again once

@@ -24,7 +24,13 @@ import sqlalchemy as sa
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
 
-__all__ = ["TRANSIENT_ERROR_NUMBERS", "is_transient", "retry_transient"]
+__all__ = [
+    "TRANSIENT_ERROR_NUMBERS",
+    "is_misconfigured",
+    "is_transient",
+    "is_unavailable",
+    "retry_transient",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -55,6 +61,47 @@ def is_transient(error: BaseException) -> bool:
     if error.connection_invalidated:
         return True
     return any(number in TRANSIENT_ERROR_NUMBERS for number in _native_errors(error.orig))
+
+
+#: Answers to a connection that no retry changes, because who we are or what we ask for
+#: is wrong. PostgreSQL SQLSTATE classes: 28 (invalid authorization: wrong user or
+#: password) and 3D (invalid catalog name: no such database).
+_MISCONFIGURED_SQLSTATE_CLASSES = frozenset({"28", "3D"})
+#: SQL Server's: 18456 login failed, 4060 cannot open the database named in the login.
+_MISCONFIGURED_NUMBERS = frozenset({18456, 4060})
+#: A refused PostgreSQL connection carries no SQLSTATE in psycopg (libpq reports it as
+#: text), so these are the server's FATAL messages for the same refusals (English, the
+#: server's default `lc_messages`): no such database or role, a failed password or
+#: certificate, no pg_hba.conf entry for us.
+_MISCONFIGURED_POSTGRESQL = re.compile(
+    r"FATAL: +(?:database \".*\" does not exist|role \".*\" does not exist"
+    r"|password authentication failed|.*authentication failed for user"
+    r"|no pg_hba\.conf entry)"
+)
+
+
+def is_misconfigured(error: BaseException) -> bool:
+    """Whether `error` is the store refusing our configuration: wrong credentials or a
+    database that does not exist. Retrying cannot help; a person must fix a setting."""
+    if not isinstance(error, sa.exc.DBAPIError):
+        return False
+    sqlstate = getattr(error.orig, "sqlstate", None)
+    if isinstance(sqlstate, str) and sqlstate[:2] in _MISCONFIGURED_SQLSTATE_CLASSES:
+        return True
+    if any(_MISCONFIGURED_POSTGRESQL.search(arg) for arg in _texts(error.orig)):
+        return True
+    return any(number in _MISCONFIGURED_NUMBERS for number in _native_errors(error.orig))
+
+
+def is_unavailable(error: BaseException) -> bool:
+    """Whether `error` says the store cannot be used just now: a transient error
+    (`is_transient`), or a connection refused, lost or turned away while the server
+    starts or stops (the driver's OperationalError or InterfaceError), unless the store
+    refused our configuration (`is_misconfigured`). A dispatcher waits these out."""
+    if is_transient(error):
+        return True
+    connection_trouble = isinstance(error, sa.exc.OperationalError | sa.exc.InterfaceError)
+    return connection_trouble and not is_misconfigured(error)
 
 
 def retry_transient(
@@ -126,9 +173,12 @@ def describe(error: BaseException) -> str:
 def _native_errors(driver_error: BaseException | None) -> Iterator[int]:
     """The native error numbers in a pyodbc error's message (`args` is `(sqlstate,
     message)`); none for other drivers' errors, whose messages are not in that form."""
-    if driver_error is None:
-        return
-    for arg in driver_error.args:
-        if isinstance(arg, str):
-            for match in _NATIVE_ERROR.finditer(arg):
-                yield int(match["number"])
+    for text in _texts(driver_error):
+        for match in _NATIVE_ERROR.finditer(text):
+            yield int(match["number"])
+
+
+def _texts(driver_error: BaseException | None) -> Iterator[str]:
+    """The text arguments of a driver error: where drivers put their messages."""
+    if driver_error is not None:
+        yield from (arg for arg in driver_error.args if isinstance(arg, str))

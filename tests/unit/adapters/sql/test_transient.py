@@ -173,3 +173,64 @@ def test_backoff_jitter_spreads_over_the_whole_interval() -> None:
 def test_fewer_than_one_attempt_is_refused() -> None:
     with pytest.raises(ValueError, match="attempts"):
         transient.retry_transient(lambda: None, what="nothing", attempts=0)
+
+
+class FakePsycopgError(Exception):
+    """Stands in for `psycopg.OperationalError`: a message, and `sqlstate` (None for a
+    refused connection, whose reasons libpq gives as text only)."""
+
+    def __init__(self, message: str, sqlstate: str | None = None) -> None:
+        super().__init__(message)
+        self.sqlstate = sqlstate
+
+
+def postgresql_error(message: str, sqlstate: str | None = None) -> sa.exc.OperationalError:
+    return sa.exc.OperationalError("SELECT 1", {}, FakePsycopgError(message, sqlstate))
+
+
+REFUSED = 'connection failed: connection to server at "127.0.0.1", port 5432 failed: '
+
+
+@pytest.mark.parametrize(
+    "error",
+    [
+        postgresql_error(REFUSED + "Connection refused"),
+        postgresql_error(REFUSED + "FATAL:  the database system is starting up", "57P03"),
+        postgresql_error("terminating connection due to administrator command", "57P01"),
+        sa.exc.InterfaceError("SELECT 1", {}, FakePsycopgError("the connection is closed")),
+        UNAVAILABLE,
+    ],
+    ids=["refused", "starting up", "shut down", "closed", "azure 40613"],
+)
+def test_a_store_out_of_reach_or_restarting_is_unavailable(error: sa.exc.DBAPIError) -> None:
+    assert transient.is_unavailable(error)
+    assert not transient.is_misconfigured(error)
+
+
+@pytest.mark.parametrize(
+    "error",
+    [
+        postgresql_error(REFUSED + 'FATAL:  database "tschd" does not exist'),
+        postgresql_error(REFUSED + 'FATAL:  password authentication failed for user "app"'),
+        postgresql_error(REFUSED + 'FATAL:  role "nobody" does not exist'),
+        postgresql_error(REFUSED + 'FATAL:  no pg_hba.conf entry for host "10.0.0.1"'),
+        postgresql_error("permission denied", "28000"),
+        store_error(
+            pyodbc_error("28000", "Login failed for user '<token-identified principal>'.", 18456)
+        ),
+        store_error(pyodbc_error("42000", 'Cannot open database "tsched".', 4060)),
+    ],
+    ids=["no database", "password", "no role", "pg_hba", "sqlstate 28", "azure login", "azure db"],
+)
+def test_a_store_refusing_our_settings_is_misconfigured_not_unavailable(
+    error: sa.exc.DBAPIError,
+) -> None:
+    assert transient.is_misconfigured(error)
+    assert not transient.is_unavailable(error)
+
+
+def test_a_sql_error_is_neither_unavailable_nor_misconfigured() -> None:
+    error = sa.exc.ProgrammingError("SELECT nope", {}, FakePsycopgError("syntax error", "42601"))
+
+    assert not transient.is_unavailable(error)
+    assert not transient.is_misconfigured(error)
