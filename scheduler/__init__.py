@@ -1,1 +1,17 @@
 """tsched: a scheduling platform for a bank's money movements."""
+
+__all__ = [
+    "adapters",
+    "api",
+    "backoff",
+    "bootstrap",
+    "cli",
+    "clocks",
+    "config",
+    "demo",
+    "domain",
+    "ports",
+    "relay",
+    "runner",
+    "service",
+]

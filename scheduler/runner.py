@@ -1,6 +1,7 @@
-"""The dispatcher loop of `tsched serve`: the service calls the Durable orchestration
-makes as activities (claim a batch, execute it, publish the outbox, seal the audit),
-run one after another in one process.
+"""The dispatcher loop of `tsched serve`: the service calls the Durable dispatch
+orchestration makes as activities (claim a batch, execute it, seal the audit trail),
+run one after another in one process. Publishing the outbox is not among them: it waits
+on the broker, so it runs beside the loop (`scheduler.relay`), never in it.
 """
 
 from __future__ import annotations
@@ -14,31 +15,18 @@ from datetime import timedelta
 from typing import TypeVar
 
 from scheduler.adapters.sql import transient
+from scheduler.backoff import Backoff
 from scheduler.bootstrap import Runtime
 from scheduler.clocks import AcceleratedClock
 from scheduler.domain.operation import OperationStatus
 from scheduler.service.claim_due import claim_due
 from scheduler.service.execute_claimed import Dispatch, TransactionMode, execute_claimed
-from scheduler.service.publish_outbox import publish_outbox
 from scheduler.service.purge_expired_responses import purge_expired_responses
 from scheduler.service.seal_audit import seal_audit
 
 logger = logging.getLogger(__name__)
 
 T = TypeVar("T")
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Backoff:
-    """Real seconds between attempts while something keeps failing: `first` after the
-    first failure, doubling after each one in a row, never more than `last`."""
-
-    first: float = 0.5
-    last: float = 10.0
-
-    def delay(self, failures: int) -> float:
-        """Seconds to wait after the `failures`-th failure in a row (from 1)."""
-        return min(self.last, self.first * float(2 ** (failures - 1)))
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -52,7 +40,7 @@ class LoopSettings:
     mode: TransactionMode = TransactionMode.BATCH
     idle_sleep: float = 0.5
     seal_interval: float = 2.0
-    backoff: Backoff = Backoff()
+    backoff: Backoff = field(default_factory=Backoff)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -63,14 +51,13 @@ class Cycle:
     recorded: dict[OperationStatus, int] = field(default_factory=dict)
     lost_leases: int = 0
     errors: int = 0
-    published: int = 0
     sealed: int = 0
     purged: int = 0
 
     @property
     def busy(self) -> bool:
         """Whether the pass found work, so the next should start at once."""
-        return any((self.claimed, self.published, self.sealed, self.purged))
+        return any((self.claimed, self.sealed, self.purged))
 
 
 def run_cycle(
@@ -80,10 +67,10 @@ def run_cycle(
     seal: bool = True,
     sleep: Callable[[float], None] = time.sleep,
 ) -> Cycle:
-    """Claim one batch of due operations, execute it, relay the outbox once and, if
-    `seal` or nothing was due, seal the audit trail once and purge a batch of expired
-    idempotent responses. Each step commits on its own; a crash between steps leaves
-    work the next pass (of this or any process) picks up.
+    """Claim one batch of due operations, execute it and, if `seal` or nothing was due,
+    seal the audit trail once and purge a batch of expired idempotent responses. Each
+    step commits on its own; a crash between steps leaves work the next pass (of this
+    or any process) picks up.
 
     Each step is retried on its own when the store fails transiently
     (`transient.retry_transient`, waiting with `sleep`), never the whole pass: a pass
@@ -114,17 +101,6 @@ def run_cycle(
         mode=loop.mode,
     )
     report = retried("execute", lambda: execute_claimed(claimed, dispatch))
-    published = 0
-    publisher = runtime.publisher
-    if publisher is not None:
-        published = retried(
-            "publish",
-            lambda: (
-                publish_outbox(
-                    uow=runtime.unit_of_work(), publisher=publisher, clock=runtime.clock
-                ).published
-            ),
-        )
     sealed = purged = 0
     if seal or not claimed:
         sealed = retried(
@@ -142,7 +118,6 @@ def run_cycle(
         recorded=report.recorded,
         lost_leases=report.lost_leases,
         errors=report.errors,
-        published=published,
         sealed=sealed,
         purged=purged,
     )
@@ -161,9 +136,9 @@ def serve(
 
     A pass that fails, or the idle wait's look at the next due time, is logged and tried
     again after a wait that doubles while it keeps failing (`loop.backoff`): a store
-    restarting or out of reach, a broker or a gateway may come back, and one line a
-    wait says so. Only the store refusing our settings
-    (`transient.is_misconfigured`: credentials, database name) stops the loop, raising.
+    restarting or out of reach or a gateway may come back, and one line a wait says
+    so. Only the store refusing our settings (`transient.is_misconfigured`:
+    credentials, database name) stops the loop, raising.
     With `until_idle` (a batch job) a failed pass raises, so the job fails visibly."""
 
     def pause(seconds: float) -> None:
@@ -201,7 +176,11 @@ def serve(
 
 
 def wait_for_store(
-    call: Callable[[], object], *, what: str, stop: threading.Event, backoff: Backoff = Backoff()
+    call: Callable[[], object],
+    *,
+    what: str,
+    stop: threading.Event,
+    backoff: Backoff | None = None,
 ) -> bool:
     """Run `call` until it succeeds, waiting out a store that cannot be used
     (`transient.is_unavailable`) as `serve` does; True once it succeeded, False if
@@ -216,7 +195,7 @@ def wait_for_store(
             if not transient.is_unavailable(error):
                 raise
             failures += 1
-            delay = backoff.delay(failures)
+            delay = (backoff or Backoff()).delay(failures)
             logger.warning(
                 "%s: the store is unavailable (%s); trying again in %.1f s",
                 what,

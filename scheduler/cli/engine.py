@@ -8,7 +8,7 @@ import signal
 import threading
 from datetime import UTC, datetime, timedelta
 
-from scheduler import bootstrap, runner
+from scheduler import bootstrap, relay, runner
 from scheduler.adapters.sql import migrate, transient
 from scheduler.cli import output
 from scheduler.cli.api_server import ApiServer, serve_api
@@ -17,6 +17,11 @@ from scheduler.clocks import AcceleratedClock, SystemClock
 from scheduler.config import load_settings
 from scheduler.ports import Clock
 from scheduler.service.execute_claimed import TransactionMode
+from scheduler.service.publish_outbox import PublishResult
+
+#: How long `serve` waits, when stopping, for a relay round in progress (a round ends
+#: within the Kafka delivery timeout, 30 s, plus librdkafka's report grace).
+RELAY_STOP_SECONDS = 35.0
 
 
 def register(commands: Commands) -> None:
@@ -126,6 +131,16 @@ def _run_serve(args: argparse.Namespace) -> int:
         if cycle.busy and not args.quiet:
             print(describe_cycle(clock.now(), cycle), flush=True)
 
+    def report_round(result: PublishResult) -> None:
+        if result.read and not args.quiet:
+            print(describe_round(clock.now(), result), flush=True)
+
+    events_relay = None
+    if runtime.publisher is not None and not args.until_idle:
+        events_relay = relay.RelayThread(
+            runtime, runtime.publisher, relay.RelaySettings(), on_round=report_round
+        )
+        events_relay.start()
     api = None
     if not (args.until_idle or args.no_api):
         api = ApiServer(runtime, host=args.api_host, port=args.api_port)
@@ -133,9 +148,13 @@ def _run_serve(args: argparse.Namespace) -> int:
         print(f"tsched serve: HTTP API on http://{args.api_host}:{args.api_port}/v1", flush=True)
     try:
         runner.serve(runtime, loop, stop=stop, on_cycle=report, until_idle=args.until_idle)
+        if args.until_idle and runtime.publisher is not None:
+            relay.drain(runtime, runtime.publisher)
     finally:
         if api is not None:
             api.stop()
+        if events_relay is not None:
+            events_relay.stop(timeout=RELAY_STOP_SECONDS)
         runtime.close()
     return 0
 
@@ -160,5 +179,13 @@ def describe_cycle(now: datetime, cycle: runner.Cycle) -> str:
         parts.append(f"{cycle.lost_leases} lost leases")
     if cycle.errors:
         parts.append(f"{cycle.errors} errors")
-    parts.append(f"published {cycle.published}, sealed {cycle.sealed}")
+    parts.append(f"sealed {cycle.sealed}")
     return "  ".join(parts)
+
+
+def describe_round(now: datetime, result: PublishResult) -> str:
+    """One line saying what a relay round published."""
+    line = f"{now:%Y-%m-%d %H:%M:%SZ}  published {result.published} events"
+    if result.published < result.read:
+        line += f" ({result.read - result.published} left in the outbox for the next round)"
+    return line

@@ -18,6 +18,7 @@ import sqlalchemy as sa
 from scheduler import bootstrap, runner
 from scheduler.adapters.ledger import Ledger
 from scheduler.adapters.sql import migrate, tables
+from scheduler.backoff import Backoff
 from scheduler.config import Settings
 from scheduler.domain.events import EventType, StoredEvent
 from scheduler.domain.money import Money
@@ -39,7 +40,7 @@ CREATED_AT = datetime(2027, 2, 1, 12, 0, tzinfo=UTC)
 DUE_AT = datetime(2027, 2, 15, 10, 0, tzinfo=UTC)
 LEASE = timedelta(seconds=60)
 #: Loop settings that never sleep, so a test of `serve` takes no real time.
-NO_SLEEP = runner.LoopSettings(idle_sleep=0.0, backoff=runner.Backoff(first=0.0, last=0.0))
+NO_SLEEP = runner.LoopSettings(idle_sleep=0.0, backoff=Backoff(first=0.0, last=0.0))
 
 
 @pytest.fixture
@@ -135,9 +136,7 @@ def test_a_cycle_claims_executes_and_seals_the_audit_trail(
     cycle = runner.run_cycle(runtime, runner.LoopSettings(mode=mode))
 
     # Audit records: schedule.created, operation.succeeded, schedule.completed.
-    assert cycle == runner.Cycle(
-        claimed=1, recorded={OperationStatus.SUCCEEDED: 1}, published=0, sealed=3
-    )
+    assert cycle == runner.Cycle(claimed=1, recorded={OperationStatus.SUCCEEDED: 1}, sealed=3)
     assert cycle.busy
     assert _ledger(runtime).balance("GB-DEBIT-1") == Money.of("2900.00", "GBP")
     assert _ledger(runtime).balance("GB-CREDIT-1") == Money.of("100.00", "GBP")
@@ -204,15 +203,12 @@ def test_a_cycle_records_reminders_and_insufficient_funds(
     [
         (runner.Cycle(claimed=0), False),
         (runner.Cycle(claimed=1), True),
-        (runner.Cycle(claimed=0, published=1), True),
         (runner.Cycle(claimed=0, sealed=1), True),
         (runner.Cycle(claimed=0, errors=2, lost_leases=1), False),
         (runner.Cycle(claimed=2, recorded={OperationStatus.SUCCEEDED: 2}), True),
     ],
 )
-def test_a_cycle_is_busy_when_it_claimed_published_or_sealed(
-    cycle: runner.Cycle, busy: bool
-) -> None:
+def test_a_cycle_is_busy_when_it_claimed_or_sealed(cycle: runner.Cycle, busy: bool) -> None:
     assert cycle.busy is busy
 
 
@@ -222,55 +218,17 @@ def test_loop_settings_defaults() -> None:
     )
 
 
-def test_publishing_runs_with_a_publisher_and_marks_the_confirmed_events(
+def test_a_pass_publishes_nothing_even_with_a_publisher(
     runtime: bootstrap.Runtime, clock: SettableClock
 ) -> None:
+    # Publishing waits on the broker: it runs beside the loop (scheduler.relay).
     _create_transfer(runtime)
     clock.advance_to(DUE_AT + timedelta(seconds=1))
     publisher = RecordingPublisher()
-    with_publisher = dataclasses.replace(runtime, publisher=publisher)
 
-    cycle = runner.run_cycle(with_publisher, runner.LoopSettings())
+    runner.run_cycle(dataclasses.replace(runtime, publisher=publisher), runner.LoopSettings())
 
-    assert cycle.published == 3
-    [batch] = publisher.batches
-    assert [stored.event.type for stored in batch] == [
-        EventType.SCHEDULE_CREATED,
-        EventType.EXECUTION_SUCCEEDED,
-        EventType.SCHEDULE_COMPLETED,
-    ]
-    assert _unpublished(runtime) == []
-    # Everything is published and sealed: the next pass is idle and publishes nothing.
-    assert runner.run_cycle(with_publisher, runner.LoopSettings()) == runner.Cycle(claimed=0)
-    assert len(publisher.batches) == 1
-
-
-def test_events_the_publisher_does_not_confirm_stay_in_the_outbox(
-    runtime: bootstrap.Runtime, clock: SettableClock
-) -> None:
-    _create_transfer(runtime)
-    clock.advance_to(DUE_AT + timedelta(seconds=1))
-    publisher = RecordingPublisher()
-    publisher.unconfirmed = {2, 3}
-    with_publisher = dataclasses.replace(runtime, publisher=publisher)
-
-    assert runner.run_cycle(with_publisher, runner.LoopSettings()).published == 1
-    assert [stored.outbox_id for stored in _unpublished(runtime)] == [2, 3]
-    # The next pass sends the two again; this time the bus acknowledges them.
-    publisher.unconfirmed.clear()
-    assert runner.run_cycle(with_publisher, runner.LoopSettings()).published == 2
-    assert _unpublished(runtime) == []
-    assert [[s.outbox_id for s in batch] for batch in publisher.batches] == [[1, 2, 3], [2, 3]]
-
-
-def test_without_a_publisher_nothing_is_published(
-    runtime: bootstrap.Runtime, clock: SettableClock
-) -> None:
-    assert runtime.publisher is None
-    _create_transfer(runtime)
-    clock.advance_to(DUE_AT + timedelta(seconds=1))
-
-    assert runner.run_cycle(runtime, runner.LoopSettings()).published == 0
+    assert publisher.batches == []
     assert len(_unpublished(runtime)) == 3
 
 

@@ -18,6 +18,7 @@ import sqlalchemy as sa
 
 from scheduler import bootstrap, runner
 from scheduler.adapters.sql import migrate
+from scheduler.backoff import Backoff
 from scheduler.config import Settings
 from tests.support import store_faults
 from tests.support.clock import SettableClock
@@ -28,7 +29,7 @@ LOGIN_FAILED = 18456
 #: SQL Server's "could not open a connection" (the server is down or out of reach): not
 #: one of the transient errors a step retries in place, so it reaches the loop.
 SERVER_DOWN = 53
-NO_WAIT = runner.LoopSettings(idle_sleep=0.0, backoff=runner.Backoff(first=0.0, last=0.0))
+NO_WAIT = runner.LoopSettings(idle_sleep=0.0, backoff=Backoff(first=0.0, last=0.0))
 
 
 @pytest.fixture(autouse=True)
@@ -88,7 +89,7 @@ def test_an_idle_dispatcher_rides_through_the_store_failing_as_it_waits_for_the_
 
 
 def test_the_wait_between_failed_passes_doubles_up_to_its_cap() -> None:
-    backoff = runner.Backoff(first=0.5, last=10.0)
+    backoff = Backoff(first=0.5, last=10.0)
 
     assert [backoff.delay(n) for n in range(1, 8)] == [0.5, 1.0, 2.0, 4.0, 8.0, 10.0, 10.0]
 

@@ -20,11 +20,12 @@ from scheduler import bootstrap, cli, clocks, runner
 from scheduler.adapters.ledger import Ledger
 from scheduler.adapters.sql import migrate, tables
 from scheduler.adapters.sql.engine import create_engine
-from scheduler.cli.engine import describe_cycle
+from scheduler.cli.engine import describe_cycle, describe_round
 from scheduler.config import Settings
 from scheduler.domain.money import Money
 from scheduler.domain.operation import OperationStatus
 from scheduler.ports import Clock
+from scheduler.service.publish_outbox import PublishResult
 from tests.support import schedules
 from tests.support.cli import run
 from tests.support.clock import SettableClock
@@ -223,7 +224,7 @@ def test_serve_until_idle_prints_a_line_per_busy_pass(
     assert HEADER.fullmatch(header)
     # The idle pass that ends the run prints nothing. Sealed: schedule.created,
     # operation.succeeded and schedule.completed.
-    assert passes == ["2027-02-15 10:00:30Z  claimed 1  1 succeeded  published 0, sealed 3"]
+    assert passes == ["2027-02-15 10:00:30Z  claimed 1  1 succeeded  sealed 3"]
 
 
 def test_serve_batch_size_caps_each_pass(
@@ -237,9 +238,9 @@ def test_serve_batch_size_caps_each_pass(
     assert status == 0
     # A busy pass seals at most every LoopSettings.seal_interval; the idle pass seals.
     assert out.splitlines()[1:] == [
-        "2027-02-15 10:00:30Z  claimed 1  1 succeeded  published 0, sealed 4",
-        "2027-02-15 10:00:30Z  claimed 1  1 succeeded  published 0, sealed 0",
-        "2027-02-15 10:00:30Z  claimed 0  published 0, sealed 2",
+        "2027-02-15 10:00:30Z  claimed 1  1 succeeded  sealed 4",
+        "2027-02-15 10:00:30Z  claimed 1  1 succeeded  sealed 0",
+        "2027-02-15 10:00:30Z  claimed 0  sealed 2",
     ]
     assert seeded.balance("GB-DEBIT-1") == Money.of("800.00", "GBP")
 
@@ -255,9 +256,7 @@ def test_serve_per_operation_mode_executes_the_same(
     )
 
     assert status == 0
-    assert out.splitlines()[1:] == [
-        "2027-02-15 10:00:30Z  claimed 2  2 succeeded  published 0, sealed 6"
-    ]
+    assert out.splitlines()[1:] == ["2027-02-15 10:00:30Z  claimed 2  2 succeeded  sealed 6"]
     assert [outcome for outcome, _ in attempts(engine)] == ["succeeded", "succeeded"]
 
 
@@ -267,9 +266,7 @@ def test_serve_late_past_the_grace_window_fails_the_transfer_without_paying(
     seed_transfer(engine)
     status, out, _ = run(capsys, "serve", "--start", "2027-02-15T15:00:00Z", "--until-idle")
     assert status == 0
-    assert out.splitlines()[1:] == [
-        "2027-02-15 15:00:00Z  claimed 1  1 failed  published 0, sealed 3"
-    ]
+    assert out.splitlines()[1:] == ["2027-02-15 15:00:00Z  claimed 1  1 failed  sealed 3"]
     assert seeded.balance("GB-DEBIT-1") == Money.of("1000.00", "GBP")
 
 
@@ -417,12 +414,22 @@ def test_describe_cycle_lists_outcomes_in_status_order_and_problems() -> None:
         },
         lost_leases=1,
         errors=2,
-        published=7,
         sealed=5,
     )
     assert describe_cycle(datetime(2027, 2, 15, 10, 0, 30, tzinfo=UTC), cycle) == (
         "2027-02-15 10:00:30Z  claimed 4  1 failed, 1 retry_wait, 2 succeeded  "
-        "1 lost leases  2 errors  published 7, sealed 5"
+        "1 lost leases  2 errors  sealed 5"
+    )
+
+
+def test_describe_round_says_what_the_relay_published_and_left() -> None:
+    now = datetime(2027, 2, 15, 10, 0, 30, tzinfo=UTC)
+
+    assert describe_round(now, PublishResult(read=3, published=3, batch_full=False)) == (
+        "2027-02-15 10:00:30Z  published 3 events"
+    )
+    assert describe_round(now, PublishResult(read=500, published=0, batch_full=True)) == (
+        "2027-02-15 10:00:30Z  published 0 events (500 left in the outbox for the next round)"
     )
 
 
@@ -430,4 +437,4 @@ def test_describe_cycle_of_a_pass_that_only_sealed() -> None:
     line = describe_cycle(
         datetime(2027, 2, 15, 10, 0, tzinfo=UTC), runner.Cycle(claimed=0, sealed=1)
     )
-    assert line == "2027-02-15 10:00:00Z  claimed 0  published 0, sealed 1"
+    assert line == "2027-02-15 10:00:00Z  claimed 0  sealed 1"
