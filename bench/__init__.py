@@ -1,1 +1,9 @@
 """Benchmarks of the dispatcher, and the workloads they (and the concurrency tests) seed."""
+
+__all__ = [
+    "api",
+    "dispatch",
+    "durable",
+    "export_memory",
+    "workload",
+]

@@ -18,7 +18,14 @@ import azure.durable_functions as df
 
 from durable import activities, orchestrators, starter
 
-__all__ = ["blueprint"]
+__all__ = [
+    "activities",
+    "blueprint",
+    "messages",
+    "names",
+    "orchestrators",
+    "starter",
+]
 
 blueprint = df.Blueprint()
 """The Durable Functions of tsched."""

@@ -11,7 +11,7 @@ import azure.functions as func
 
 from function_app import http_api
 
-__all__ = ["blueprint"]
+__all__ = ["blueprint", "http_api"]
 
 blueprint = func.Blueprint()
 """The HTTP and Service Bus triggers of tsched."""

@@ -1,3 +1,22 @@
-"""The HTTP API for channels: request and response shapes, shared with the CLI."""
+"""The HTTP API for channels and staff: `app` builds it from the `*_routes` modules;
+`auth` says who calls, `problems` maps errors to RFC 9457, `exports` streams downloads,
+and `schemas` holds the request and response shapes, shared with the CLI."""
 
-__all__ = ["schemas"]
+__all__ = [
+    "app",
+    "audit_routes",
+    "auth",
+    "cursors",
+    "exports",
+    "history_routes",
+    "idempotency",
+    "operations_routes",
+    "pdf_stream",
+    "problems",
+    "requests",
+    "schedule_routes",
+    "schemas",
+    "staff",
+    "staff_schemas",
+    "store_retry",
+]

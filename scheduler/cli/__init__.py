@@ -13,6 +13,19 @@ import sqlalchemy.exc
 from scheduler.cli import accounts, demo, engine, planning, records, token
 from scheduler.domain import errors
 
+__all__ = [
+    "EXIT_INVALID_INPUT",
+    "accounts",
+    "api_server",
+    "demo",
+    "engine",
+    "main",
+    "output",
+    "planning",
+    "records",
+    "token",
+]
+
 EXIT_INVALID_INPUT = 2
 
 

@@ -2,14 +2,18 @@
 ``from scheduler.domain import money`` then ``money.Money``."""
 
 __all__ = [
+    "audit",
     "calendar",
     "currency",
     "errors",
+    "events",
     "localtime",
     "money",
+    "occurrence",
     "operation",
     "plan",
     "recurrence",
     "reminder",
+    "retry",
     "schedule",
 ]

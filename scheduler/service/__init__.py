@@ -2,12 +2,17 @@
 keyword arguments and commits through the unit of work."""
 
 __all__ = [
+    "amend_schedule",
+    "change_schedule_status",
     "claim_due",
     "create_schedule",
     "event_data",
     "execute_claimed",
     "execute_leased",
+    "ledger_accounts",
     "publish_outbox",
+    "purge_expired_responses",
+    "redrive_operation",
     "seal_audit",
     "verify_audit",
 ]

@@ -34,5 +34,9 @@ __all__ = [
     "TokenVerifier",
     "Unauthenticated",
     "bearer_token",
+    "development",
+    "keys",
     "parse_jwks",
+    "principal",
+    "verifier",
 ]

@@ -1,3 +1,5 @@
 """Downloads of the execution history that stream: rows are read a page at a time
 (`keyset`) and rendered as they arrive (`csv_file`, `pdf_report`), so a download of any
 length holds about one page of rows in memory and no transaction between pages."""
+
+__all__ = ["csv_file", "keyset", "pdf_report"]
