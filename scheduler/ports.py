@@ -9,7 +9,7 @@ from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
-from typing import Any, Protocol, Self
+from typing import Any, Protocol, Self, runtime_checkable
 from uuid import UUID
 
 from scheduler.domain.audit import AuditBlock, AuditEntry, AuditRecord
@@ -162,6 +162,24 @@ class AuditRepository(Protocol):
         """Up to `limit` records, highest seq first, below `before_seq` if given, that
         occurred in [occurred_from, occurred_before) and whose other filters that are
         not None equal their fields."""
+        ...
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class BrokerStatus:
+    """Whether the event bus's brokers could be reached when last tried (None: not tried
+    yet in this process), and since when that has been so."""
+
+    reachable: bool | None
+    since: datetime | None
+
+
+@runtime_checkable
+class ReportsBrokerStatus(Protocol):
+    """An `EventPublisher` that can tell whether its brokers answer."""
+
+    def status(self) -> BrokerStatus:
+        """Whether the brokers could be reached, as last seen, and since when."""
         ...
 
 

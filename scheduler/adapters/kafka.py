@@ -30,8 +30,10 @@ schedule that did get through; consumers that need strict order compare the even
 from __future__ import annotations
 
 import logging
+import threading
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from datetime import UTC, datetime
 from types import TracebackType
 from typing import Any, Self
 
@@ -39,6 +41,7 @@ from confluent_kafka import KafkaError, KafkaException, Producer
 
 from scheduler.adapters import cloudevents
 from scheduler.domain.events import StoredEvent
+from scheduler.ports import BrokerStatus
 
 logger = logging.getLogger(__name__)
 
@@ -47,6 +50,11 @@ logger = logging.getLogger(__name__)
 REPORT_GRACE_S = 1.5
 #: How long `produce` waits for room when the local queue is full, per attempt.
 _QUEUE_FULL_WAIT_S = 0.1
+
+#: How often, at most, broker trouble that librdkafka logs reaches our log as a WARNING.
+BROKER_LOG_INTERVAL_S = 60.0
+#: librdkafka's global errors that mean no broker can be reached.
+_UNREACHABLE = frozenset({KafkaError._ALL_BROKERS_DOWN, KafkaError._TRANSPORT, KafkaError._RESOLVE})
 
 #: Settings the publisher owns: its guarantees rest on them.
 _RESERVED = frozenset(
@@ -61,6 +69,60 @@ _RESERVED = frozenset(
         "logger",
     }
 )
+
+
+class BrokerLog:
+    """Where librdkafka logs (the producer's ``logger``, called as ``log(level, fmt,
+    *args)`` from inside poll and flush): its broker trouble, hundreds of reconnect
+    errors for a 30 s outage, reaches our log as at most one WARNING an `interval`;
+    the next one says how many more came meanwhile and the last of them. Below WARNING
+    its lines pass through at DEBUG."""
+
+    def __init__(
+        self,
+        interval: float = BROKER_LOG_INTERVAL_S,
+        *,
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.interval = interval
+        self._monotonic = monotonic
+        self._lock = threading.Lock()
+        self._opened: float | None = None
+        self._held = 0
+        self._last = ""
+
+    def log(self, level: int, fmt: str, *args: object) -> None:
+        """Take one line from librdkafka."""
+        message = fmt % args if args else fmt
+        if level < logging.WARNING:
+            logger.debug("kafka: %s", message)
+            return
+        with self._lock:
+            now = self._monotonic()
+            if self._opened is not None and now - self._opened < self.interval:
+                self._held += 1
+                self._last = message
+                return
+            self._opened = now
+        self.flush()
+        logger.warning(
+            "kafka: %s (more within %.0f s are counted, not logged)",
+            message,
+            self.interval,
+            extra={"broker_message": message},
+        )
+
+    def flush(self) -> None:
+        """Log how many lines were held back since the last WARNING, if any."""
+        with self._lock:
+            held, last, self._held = self._held, self._last, 0
+        if held:
+            logger.warning(
+                "kafka: %d more broker messages since, the last: %s",
+                held,
+                last,
+                extra={"broker_messages": held},
+            )
 
 
 class KafkaEventPublisher:
@@ -110,6 +172,7 @@ class KafkaEventPublisher:
             raise ValueError(f"producer_config may not set {', '.join(reserved)}")
         self.topic = topic
         self.delivery_timeout_s = delivery_timeout_s
+        self.broker_log = BrokerLog()
         self._config: dict[str, Any] = {
             "client.id": "tsched-outbox-relay",
             "partitioner": "murmur2_random",
@@ -119,11 +182,12 @@ class KafkaEventPublisher:
             "acks": "all",
             "message.timeout.ms": max(1, round(delivery_timeout_s * 1000)),
             "error_cb": self._on_error,
-            "logger": logger,
+            "logger": self.broker_log,
         }
         self._fatal: KafkaError | None = None
         self._producer: Any = Producer(self._config)
         self._closed = False
+        self._status = BrokerStatus(reachable=None, since=None)
 
     def publish(self, events: Sequence[StoredEvent]) -> list[int]:
         """Send `events` and wait, up to the delivery timeout plus `REPORT_GRACE_S`,
@@ -160,6 +224,7 @@ class KafkaEventPublisher:
             producer.purge(in_queue=True, in_flight=False)
             producer.poll(0)
         acknowledged = [stored.outbox_id for stored in events if stored.outbox_id in confirmed]
+        self._note(reachable=len(acknowledged) == len(events))
         if len(acknowledged) < len(events):
             logger.warning(
                 "kafka acknowledged %s of %s events; the rest stay in the outbox",
@@ -214,15 +279,31 @@ class KafkaEventPublisher:
             producer.poll(0)
         return len(events)
 
+    def status(self) -> BrokerStatus:
+        """Whether the brokers could be reached, as last seen, and since when."""
+        return self._status
+
+    def _note(self, *, reachable: bool) -> None:
+        before = self._status.reachable
+        if before is reachable:
+            return
+        self._status = BrokerStatus(reachable=reachable, since=datetime.now(UTC))
+        if reachable and before is False:
+            self.broker_log.flush()
+            logger.warning("kafka: the brokers answer again", extra={"topic": self.topic})
+
     def _on_error(self, error: KafkaError) -> None:
         # Global errors (all brokers down, authentication): librdkafka retries on its own
-        # and has logged the details; `publish` warns about what was not delivered. Only a
-        # fatal error (the idempotent producer lost its guarantees) needs a new producer.
+        # and has logged the details through `broker_log`; `publish` warns about what was
+        # not delivered. Only a fatal error (the idempotent producer lost its guarantees)
+        # needs a new producer.
         if error.fatal():
             self._fatal = error
             logger.error("kafka producer failed fatally: %s", error, extra={"topic": self.topic})
-        else:
-            logger.info("kafka: %s", error, extra={"topic": self.topic})
+            return
+        if error.code() in _UNREACHABLE:
+            self._note(reachable=False)
+        logger.debug("kafka: %s", error, extra={"topic": self.topic})
 
     def _replace_producer(self) -> None:
         """Drop a producer that hit a fatal error (its messages all fail) for a new one."""

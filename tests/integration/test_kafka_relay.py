@@ -4,6 +4,7 @@ topic as CloudEvents, keyed by schedule, and survive a broker outage without los
 from __future__ import annotations
 
 import json
+import logging
 import time
 import uuid
 from collections import defaultdict
@@ -292,3 +293,65 @@ def test_publisher_refuses_settings_its_guarantees_rest_on(setting: dict[str, An
 def test_publishing_nothing_confirms_nothing_without_a_broker() -> None:
     with kafka.KafkaEventPublisher("127.0.0.1:9", "events", delivery_timeout_s=0.5) as publisher:
         assert publisher.publish([]) == []
+
+
+def test_a_broker_outage_is_one_warning_an_interval_and_shows_in_the_status(
+    kafka_broker: KafkaBroker, engine: sa.Engine, caplog: pytest.LogCaptureFixture
+) -> None:
+    bootstrap = kafka_broker.bootstrap_servers
+    topic = kafka_topics.create_topic(bootstrap)
+    publisher = kafka.KafkaEventPublisher(
+        bootstrap,
+        topic,
+        producer_config=FAST_RECONNECT,
+        delivery_timeout_s=OUTAGE_DELIVERY_TIMEOUT_S,
+    )
+    schedule_id = uuid.uuid4()
+    try:
+        _write(engine, _events([schedule_id], per_schedule=1))
+        publish_outbox(uow=SqlUnitOfWork(engine), publisher=publisher, clock=SettableClock(NOW))
+        assert publisher.status().reachable is True
+
+        kafka_broker.stop()
+        caplog.clear()
+        try:
+            _write(engine, _events([schedule_id], per_schedule=2, first=1))
+            with caplog.at_level(logging.DEBUG, logger="scheduler.adapters.kafka"):
+                for _ in range(3):
+                    publish_outbox(
+                        uow=SqlUnitOfWork(engine), publisher=publisher, clock=SettableClock(NOW)
+                    )
+            during = publisher.status()
+            outage = _kafka_records(caplog)
+        finally:
+            kafka_broker.start()
+        caplog.clear()
+        _publish_until_empty(engine, publisher, batch_size=500)
+        after = publisher.status()
+        recovery = _kafka_records(caplog)
+    finally:
+        publisher.close()
+
+    warnings = [r.getMessage() for r in outage if r.levelno >= logging.WARNING]
+    # Hundreds of reconnect failures in the outage: the first is logged, and each of the
+    # three rounds says what it could not deliver. Nothing at ERROR.
+    assert len(warnings) == 4, warnings
+    assert "(more within 60 s are counted, not logged)" in warnings[0]
+    assert warnings[1:] == ["kafka acknowledged 0 of 2 events; the rest stay in the outbox"] * 3
+    assert not [r for r in outage if r.levelno >= logging.ERROR]
+    assert sum(1 for r in outage if r.levelno == logging.DEBUG) > 3
+    # Back: how many were held back, once, and that the brokers answer again.
+    back = [r.getMessage() for r in recovery if r.levelno >= logging.WARNING]
+    assert len(back) == 2, back
+    assert back[0].startswith("kafka: ")
+    assert " more broker messages since, the last: " in back[0]
+    assert back[1] == "kafka: the brokers answer again"
+    assert during.reachable is False
+    assert after.reachable is True
+    assert during.since is not None
+    assert after.since is not None
+    assert after.since > during.since
+
+
+def _kafka_records(caplog: pytest.LogCaptureFixture) -> list[logging.LogRecord]:
+    return [record for record in caplog.records if record.name == "scheduler.adapters.kafka"]
