@@ -11,7 +11,7 @@ from scheduler.cli import output
 from scheduler.cli.output import Commands
 from scheduler.config import load_settings
 from scheduler.domain.events import StoredEvent
-from scheduler.service.verify_audit import verify_audit
+from scheduler.service.verify_audit import BreakReason, BrokenBlock, verify_audit
 
 EXIT_AUDIT_BROKEN = 1
 
@@ -32,7 +32,10 @@ def register(commands: Commands) -> None:
     audit_commands = audit.add_subparsers(required=True, metavar="ACTION")
     verify = audit_commands.add_parser(
         "verify",
-        help="recompute every sealed block; report the first broken one and the unsealed tail",
+        help=(
+            "recompute every sealed block; report the first broken one, the records in it"
+            " that differ, and the unsealed tail"
+        ),
     )
     verify.set_defaults(run=_run_verify)
 
@@ -80,7 +83,39 @@ def _run_verify(_args: argparse.Namespace) -> int:
     )
     if report.first_broken is not None:
         broken = report.first_broken
+        for line in _broken_records_lines(broken):
+            print(line)
+        # Last, and unchanged from before records were named: scripts read this line.
         print(f"BROKEN: block {broken.block_no} ({broken.reason.value})")
         return EXIT_AUDIT_BROKEN
     print("the chain is intact")
     return 0
+
+
+def _broken_records_lines(broken: BrokenBlock) -> list[str]:
+    """The records of a broken block that differ from its hash list, one line per kind
+    that has any, seqs in ascending runs (`5, 7-9`); or why they cannot be named."""
+    if not broken.records_named:
+        if broken.reason in (BreakReason.COUNT_MISMATCH, BreakReason.RECORDS_DIGEST_MISMATCH):
+            return [
+                f"records not named: block {broken.block_no} was sealed before blocks kept "
+                "a hash list; compare its records by hand"
+            ]
+        return []
+    kinds = (
+        ("changed", broken.changed_seqs, "content no longer matches its sealed hash"),
+        ("missing", broken.missing_seqs, f"sealed in block {broken.block_no}, now gone"),
+        ("added", broken.added_seqs, f"in block {broken.block_no}, never sealed there"),
+    )
+    return [f"{kind}: seq {_runs(seqs)} ({why})" for kind, seqs, why in kinds if seqs]
+
+
+def _runs(seqs: tuple[int, ...]) -> str:
+    """Ascending seqs as runs of consecutive numbers: (1, 2, 3, 7) -> "1-3, 7"."""
+    runs: list[list[int]] = []
+    for seq in seqs:
+        if runs and seq == runs[-1][-1] + 1:
+            runs[-1].append(seq)
+        else:
+            runs.append([seq])
+    return ", ".join(str(run[0]) if len(run) == 1 else f"{run[0]}-{run[-1]}" for run in runs)

@@ -5,6 +5,12 @@ may overlap: both read the same chain head and build the same block number. The 
 lets only one of them in (the block's primary key, and records are stamped only while
 unsealed), the other rolls back and reports `LOST_RACE`. Writers are never involved: they
 insert records and never read the chain head.
+
+What a seal writes, in its one transaction: the block row, which carries the block's hash
+list (each record's seq and hash, for verification to name records that differ), and the
+block number on each record. Records themselves are never rewritten: their hashes live in
+the block, so stamping stays one set-based UPDATE per chunk of seqs rather than one
+statement per record.
 """
 
 from __future__ import annotations
@@ -19,7 +25,8 @@ from scheduler.domain import audit, errors
 
 logger = logging.getLogger(__name__)
 
-#: Most records one block seals: a block is hashed and stamped in one transaction.
+#: Most records one block seals: a block is hashed and stamped in one transaction, and
+#: its hash list (about 72 bytes a record) is one column value of up to 360 kB.
 DEFAULT_MAX_RECORDS = 5000
 
 

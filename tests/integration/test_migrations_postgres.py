@@ -1,6 +1,8 @@
 """Migrations and the audit trail on real PostgreSQL: the migrated schema is exactly
-`tables.metadata`, it downgrades cleanly, and sealing never holds up writers nor loses,
-doubles or forges a record when sealers and writers run at once."""
+`tables.metadata`, it downgrades cleanly, a trail sealed before blocks kept hash lists
+(0002) still verifies after the upgrade, a full block names the record that was changed,
+and sealing never holds up writers nor loses, doubles or forges a record when sealers
+and writers run at once."""
 
 from __future__ import annotations
 
@@ -14,6 +16,7 @@ import pytest
 import sqlalchemy as sa
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
 
 from scheduler.adapters.sql import engine as sql_engine
 from scheduler.adapters.sql import migrate, tables
@@ -22,8 +25,9 @@ from scheduler.adapters.sql.unit_of_work import SqlUnitOfWork
 from scheduler.domain import audit
 from scheduler.service import seal_audit, verify_audit
 from scheduler.service.seal_audit import SealOutcome
-from scheduler.service.verify_audit import VerificationReport
+from scheduler.service.verify_audit import BreakReason, BrokenBlock, VerificationReport
 from tests.services import postgres
+from tests.support import legacy_audit
 from tests.support.clock import SettableClock
 from tests.support.unit_of_work import UnitOfWorkWithAudit
 
@@ -105,7 +109,7 @@ def test_the_migrated_schema_matches_tables_metadata_with_no_differences(
     engine.dispose()
 
     assert differences == []
-    assert version == [("0001",)]
+    assert version == [(ScriptDirectory.from_config(migrate.alembic_config()).get_current_head(),)]
 
 
 def test_the_migrated_schema_has_exact_amounts_utc_instants_and_partial_indexes(
@@ -165,6 +169,82 @@ def test_downgrading_to_base_drops_every_table(engine: sa.Engine) -> None:
     assert _scalar(engine, "SELECT count(*) FROM alembic_version") == 0
     migrate.upgrade(engine)
     assert set(sa.inspect(engine).get_table_names()) == {"alembic_version", *tables.metadata.tables}
+
+
+# Audit blocks keep a hash list (0002)
+
+
+def _rows(engine: sa.Engine, table: sa.Table) -> list[dict[str, Any]]:
+    with engine.connect() as connection:
+        rows = connection.execute(sa.select(table).order_by(*table.primary_key.columns))
+        return [dict(row._mapping) for row in rows]
+
+
+def test_a_trail_sealed_before_hash_lists_is_untouched_by_the_upgrade_and_still_verifies(
+    database_url: str,
+) -> None:
+    engine = sql_engine.create_engine(database_url)
+    try:
+        migrate.upgrade(engine, "0001")
+        previous = None
+        for block in range(2):
+            with engine.begin() as connection:
+                SqlAuditRepository(connection).append([_entry(1, 3 * block + n) for n in range(3)])
+                previous = legacy_audit.seal_before_hash_lists(
+                    connection, previous=previous, sealed_at=START + timedelta(hours=block)
+                )
+        with engine.connect() as connection:
+            blocks = [
+                dict(row._mapping)
+                for row in connection.execute(
+                    sa.text("SELECT * FROM audit_block ORDER BY block_no")
+                )
+            ]
+        records = _rows(engine, tables.audit_record)
+
+        migrate.upgrade(engine)
+        _append(engine, [_entry(2, 1)])
+        sealed = _seal(engine)
+
+        assert _rows(engine, tables.audit_block)[:2] == [
+            block | {"record_hashes": None} for block in blocks
+        ]
+        assert _rows(engine, tables.audit_record)[:6] == records
+        assert sealed.block is not None
+        assert sealed.block.record_hashes is not None
+        assert _verify(engine) == VerificationReport(
+            blocks_checked=3, records_checked=7, unsealed_records=0
+        )
+        with pytest.raises(RuntimeError, match="sealed with hash lists"):
+            migrate.downgrade(engine, "0001")
+    finally:
+        engine.dispose()
+
+
+def test_one_byte_changed_in_a_sealed_block_of_5000_names_exactly_that_record(
+    engine: sa.Engine,
+) -> None:
+    _append(engine, [_entry(1, number) for number in range(5000)])
+    assert _seal(engine).records_sealed == 5000
+    seq = _scalar(engine, "SELECT min(seq) + 2345 FROM audit_record")
+    with engine.begin() as connection:
+        changed = connection.execute(
+            sa.text(
+                "UPDATE audit_record SET details = replace(details::text, '10.00', '10.01')::json"
+                " WHERE seq = :seq"
+            ),
+            {"seq": seq},
+        )
+        assert changed.rowcount == 1
+        connection.execute(sa.text("DELETE FROM audit_record WHERE seq = :seq"), {"seq": seq + 1})
+
+    assert _verify(engine).first_broken == BrokenBlock(
+        block_no=1,
+        reason=BreakReason.COUNT_MISMATCH,
+        records_named=True,
+        changed_seqs=(seq,),
+        missing_seqs=(seq + 1,),
+    )
 
 
 # The audit trail under concurrency

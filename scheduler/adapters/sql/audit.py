@@ -1,9 +1,10 @@
 """The audit trail in SQL: `SqlAuditRepository`, the `AuditRepository` port.
 
 Writers only INSERT into `audit_record` (the sequence number comes from the database), so
-they never touch a shared row. The sealer reads unsealed records, stores a block and
-stamps the records with its number; the block's primary key is what makes two racing
-sealers safe: the second insert of a block number fails.
+they never touch a shared row. The sealer reads unsealed records, stores a block (one
+row, its hash list included) and stamps the records with its number, all in the caller's
+transaction; the block's primary key is what makes two racing sealers safe: the second
+insert of a block number fails.
 """
 
 from __future__ import annotations
@@ -56,7 +57,8 @@ class SqlAuditRepository:
         return None if row is None else _to_block(row)
 
     def add_block(self, block: AuditBlock, seqs: Sequence[int]) -> None:
-        """Insert `block`, then stamp the records `seqs` with its number.
+        """Insert `block` (its hash list in the same row), then stamp the records `seqs`
+        with its number.
 
         Raises `errors.LostSealRace` when another sealer stored this block number
         first (the primary key) or sealed any of these records first (fewer rows stamped

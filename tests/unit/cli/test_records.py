@@ -19,7 +19,7 @@ from scheduler.adapters.sql import migrate, tables
 from scheduler.config import Settings
 from scheduler.domain.events import StoredEvent
 from scheduler.domain.money import Money
-from tests.support import schedules
+from tests.support import legacy_audit, schedules
 from tests.support.cli import columns, run
 from tests.support.clock import SettableClock
 
@@ -232,61 +232,101 @@ def test_audit_verify_of_an_intact_trail_exits_0(capsys: pytest.CaptureFixture[s
 
 def _tamper(runtime: bootstrap.Runtime, statement: sa.Executable) -> None:
     with runtime.engine.begin() as connection:
-        assert connection.execute(statement).rowcount == 1
+        assert connection.execute(statement).rowcount > 0
 
 
 _record = tables.audit_record
 _block = tables.audit_block
 
 
+CHANGED = "(content no longer matches its sealed hash)"
+
+
 @pytest.mark.usefixtures("history")
 @pytest.mark.parametrize(
-    ("statement", "checked", "broken"),
+    ("statement", "checked", "tail"),
     [
         (
             sa.update(_record).where(_record.c.seq == 3).values(details={"forged": True}),
             "checked 2 blocks holding 4 records",
-            "BROKEN: block 2 (records_digest_mismatch)",
+            [f"changed: seq 3 {CHANGED}", "BROKEN: block 2 (records_digest_mismatch)"],
         ),
         (
             sa.update(_record).where(_record.c.seq == 1).values(actor="customer:mallory"),
             "checked 1 blocks holding 2 records",
-            "BROKEN: block 1 (records_digest_mismatch)",
+            [f"changed: seq 1 {CHANGED}", "BROKEN: block 1 (records_digest_mismatch)"],
         ),
         (
             sa.delete(_record).where(_record.c.seq == 5),
             "checked 3 blocks holding 4 records",
-            "BROKEN: block 3 (count_mismatch)",
+            ["missing: seq 5 (sealed in block 3, now gone)", "BROKEN: block 3 (count_mismatch)"],
+        ),
+        (
+            sa.delete(_record).where(_record.c.seq.in_([1, 2])),
+            "checked 1 blocks holding 0 records",
+            ["missing: seq 1-2 (sealed in block 1, now gone)", "BROKEN: block 1 (count_mismatch)"],
         ),
         (
             sa.update(_record).where(_record.c.seq == 4).values(block_no=3),
             "checked 2 blocks holding 3 records",
-            "BROKEN: block 2 (count_mismatch)",
+            ["missing: seq 4 (sealed in block 2, now gone)", "BROKEN: block 2 (count_mismatch)"],
+        ),
+        (
+            sa.update(_record).where(_record.c.seq == 5).values(block_no=2),
+            "checked 2 blocks holding 5 records",
+            ["added: seq 5 (in block 2, never sealed there)", "BROKEN: block 2 (count_mismatch)"],
         ),
         (
             sa.update(_block).where(_block.c.block_no == 2).values(previous_hash="0" * 64),
             "checked 2 blocks holding 4 records",
-            "BROKEN: block 2 (chain_break)",
+            ["BROKEN: block 2 (chain_break)"],
+        ),
+        (
+            sa.update(_block).where(_block.c.block_no == 2).values(record_hashes="3:" + "0" * 64),
+            "checked 2 blocks holding 4 records",
+            ["BROKEN: block 2 (hash_list_mismatch)"],
         ),
     ],
     ids=[
         "record-details-changed",
         "record-actor-changed",
         "record-deleted",
-        "record-moved",
+        "two-records-deleted",
+        "record-moved-out",
+        "record-moved-in",
         "block-previous-hash-changed",
+        "block-hash-list-changed",
     ],
 )
-def test_audit_verify_reports_the_first_broken_block_and_exits_1(
+def test_audit_verify_names_the_first_broken_block_and_its_records_and_exits_1(
     capsys: pytest.CaptureFixture[str],
     runtime: bootstrap.Runtime,
     statement: sa.Executable,
     checked: str,
-    broken: str,
+    tail: list[str],
 ) -> None:
+    """The records named come before the verdict, which stays the last line."""
     _tamper(runtime, statement)
 
     status, out, err = run(capsys, "audit", "verify")
 
     assert (status, err) == (1, "")
-    assert out == f"{checked}; 0 records not sealed yet\n{broken}\n"
+    assert out.splitlines() == [f"{checked}; 0 records not sealed yet", *tail]
+
+
+def test_audit_verify_says_why_a_block_sealed_before_hash_lists_cannot_name_records(
+    capsys: pytest.CaptureFixture[str], runtime: bootstrap.Runtime, clock: SettableClock
+) -> None:
+    create_transfer(runtime, "2027-02-15", "100.00")
+    with runtime.engine.begin() as connection:
+        legacy_audit.seal_before_hash_lists(connection, previous=None, sealed_at=clock.now())
+    _tamper(runtime, sa.update(_record).where(_record.c.seq == 1).values(actor="mallory"))
+
+    status, out, _ = run(capsys, "audit", "verify")
+
+    assert status == 1
+    assert out.splitlines()[1:] == [
+        "records not named: block 1 was sealed before blocks kept a hash list;"
+        " compare its records by hand",
+        "BROKEN: block 1 (records_digest_mismatch)",
+    ]

@@ -1,5 +1,7 @@
 """Sealing the audit trail into blocks and verifying it, on a SQLite file migrated with
-the real migrations: intact trails verify, every kind of tampering is pinned to its block."""
+the real migrations: intact trails verify, every kind of tampering is pinned to its block
+and, where the block keeps a hash list, to the records that differ; blocks sealed before
+hash lists still verify."""
 
 from __future__ import annotations
 
@@ -18,6 +20,7 @@ from scheduler.domain import audit, errors
 from scheduler.service import seal_audit, verify_audit
 from scheduler.service.seal_audit import SealOutcome
 from scheduler.service.verify_audit import BreakReason, BrokenBlock, VerificationReport
+from tests.support import legacy_audit
 from tests.support.clock import SettableClock
 from tests.support.unit_of_work import UnitOfWorkWithAudit
 
@@ -187,7 +190,7 @@ def test_records_written_after_the_last_seal_are_counted_as_unsealed_not_failed(
     )
 
 
-def test_a_record_whose_details_were_changed_breaks_its_block(
+def test_a_record_whose_details_were_changed_breaks_its_block_and_is_named(
     engine: sa.Engine, clock: SettableClock
 ) -> None:
     _three_blocks_of_two(engine, clock)
@@ -198,7 +201,31 @@ def test_a_record_whose_details_were_changed_breaks_its_block(
         blocks_checked=2,
         records_checked=4,
         unsealed_records=0,
-        first_broken=BrokenBlock(block_no=2, reason=BreakReason.RECORDS_DIGEST_MISMATCH),
+        first_broken=BrokenBlock(
+            block_no=2,
+            reason=BreakReason.RECORDS_DIGEST_MISMATCH,
+            records_named=True,
+            changed_seqs=(4,),
+        ),
+    )
+
+
+def test_one_byte_changed_in_one_record_of_a_full_block_names_exactly_that_record(
+    engine: sa.Engine, clock: SettableClock
+) -> None:
+    _append(engine, [_entry(number) for number in range(1, 201)])
+    _seal(engine, clock)
+    # "1250.00" -> "1250.01" in the stored JSON text of record 137, nothing else.
+    _execute(
+        engine,
+        "UPDATE audit_record SET details = replace(details, '1250.00', '1250.01') WHERE seq = 137",
+    )
+
+    assert _verify(engine).first_broken == BrokenBlock(
+        block_no=1,
+        reason=BreakReason.RECORDS_DIGEST_MISMATCH,
+        records_named=True,
+        changed_seqs=(137,),
     )
 
 
@@ -209,11 +236,16 @@ def test_a_record_whose_actor_was_changed_breaks_its_block(
     _execute(engine, "UPDATE audit_record SET actor = 'user:mallory' WHERE seq = 1")
 
     assert _verify(engine).first_broken == BrokenBlock(
-        block_no=1, reason=BreakReason.RECORDS_DIGEST_MISMATCH
+        block_no=1,
+        reason=BreakReason.RECORDS_DIGEST_MISMATCH,
+        records_named=True,
+        changed_seqs=(1,),
     )
 
 
-def test_a_deleted_record_breaks_its_block(engine: sa.Engine, clock: SettableClock) -> None:
+def test_a_deleted_record_breaks_its_block_and_is_named_missing(
+    engine: sa.Engine, clock: SettableClock
+) -> None:
     _three_blocks_of_two(engine, clock)
     _execute(engine, "DELETE FROM audit_record WHERE seq = 5")
 
@@ -221,8 +253,85 @@ def test_a_deleted_record_breaks_its_block(engine: sa.Engine, clock: SettableClo
         blocks_checked=3,
         records_checked=5,
         unsealed_records=0,
-        first_broken=BrokenBlock(block_no=3, reason=BreakReason.COUNT_MISMATCH),
+        first_broken=BrokenBlock(
+            block_no=3, reason=BreakReason.COUNT_MISMATCH, records_named=True, missing_seqs=(5,)
+        ),
     )
+
+
+def test_two_records_whose_contents_were_swapped_are_both_named_changed(
+    engine: sa.Engine, clock: SettableClock
+) -> None:
+    _three_blocks_of_two(engine, clock)
+    # Every column but seq and block_no trades places: the block still holds the same
+    # two records in the same seqs, in the other order.
+    record = tables.audit_record
+    contents = [column for column in record.c if column.name not in ("seq", "block_no")]
+    with engine.begin() as connection:
+        three, four = connection.execute(
+            sa.select(*contents).where(record.c.seq.in_([3, 4])).order_by(record.c.seq)
+        ).all()
+        for seq, row in ((3, four), (4, three)):
+            connection.execute(sa.update(record).where(record.c.seq == seq).values(**row._asdict()))
+
+    assert _verify(engine).first_broken == BrokenBlock(
+        block_no=2,
+        reason=BreakReason.RECORDS_DIGEST_MISMATCH,
+        records_named=True,
+        changed_seqs=(3, 4),
+    )
+
+
+def test_a_record_rewritten_with_its_line_of_the_hash_list_breaks_the_block_as_a_whole(
+    engine: sa.Engine, clock: SettableClock
+) -> None:
+    """The hash list is only a locator: rewriting a record and its hash consistently
+    leaves the block's sealed digest, which the list no longer hashes to."""
+    _three_blocks_of_two(engine, clock)
+    _execute(engine, "UPDATE audit_record SET actor = 'user:mallory' WHERE seq = 3")
+    with SqlUnitOfWork(engine) as uow:
+        [rewritten, four] = uow.audit.records_in_block(2)
+    with engine.begin() as connection:
+        connection.execute(
+            sa.update(tables.audit_block)
+            .where(tables.audit_block.c.block_no == 2)
+            .values(record_hashes=audit.hash_list([rewritten, four]))
+        )
+
+    assert _verify(engine).first_broken == BrokenBlock(
+        block_no=2, reason=BreakReason.HASH_LIST_MISMATCH
+    )
+
+
+def test_a_hash_list_edited_beside_intact_records_breaks_the_block(
+    engine: sa.Engine, clock: SettableClock
+) -> None:
+    """Blame pointed at a record that was never touched is itself tampering."""
+    _three_blocks_of_two(engine, clock)
+    with SqlUnitOfWork(engine) as uow:
+        [block] = [block for block in uow.audit.blocks(0, 10) if block.block_no == 2]
+    assert block.record_hashes is not None
+    with engine.begin() as connection:
+        connection.execute(
+            sa.update(tables.audit_block)
+            .where(tables.audit_block.c.block_no == 2)
+            .values(record_hashes=block.record_hashes.replace("3:", "9:", 1))
+        )
+
+    assert _verify(engine).first_broken == BrokenBlock(
+        block_no=2, reason=BreakReason.HASH_LIST_MISMATCH
+    )
+
+
+def test_a_block_whose_hash_list_was_dropped_is_a_chain_break(
+    engine: sa.Engine, clock: SettableClock
+) -> None:
+    """Without its list a block would be checked as one sealed before lists; its hash
+    says it had one."""
+    _three_blocks_of_two(engine, clock)
+    _execute(engine, "UPDATE audit_block SET record_hashes = NULL WHERE block_no = 2")
+
+    assert _verify(engine).first_broken == BrokenBlock(block_no=2, reason=BreakReason.CHAIN_BREAK)
 
 
 def test_a_record_forged_into_a_sealed_block_breaks_it(
@@ -240,7 +349,9 @@ def test_a_record_forged_into_a_sealed_block_breaks_it(
         blocks_checked=2,
         records_checked=5,
         unsealed_records=0,
-        first_broken=BrokenBlock(block_no=2, reason=BreakReason.COUNT_MISMATCH),
+        first_broken=BrokenBlock(
+            block_no=2, reason=BreakReason.COUNT_MISMATCH, records_named=True, added_seqs=(7,)
+        ),
     )
 
 
@@ -251,7 +362,7 @@ def test_a_record_moved_into_another_block_breaks_the_first_block_it_left(
     _execute(engine, "UPDATE audit_record SET block_no = 3 WHERE seq = 2")
 
     assert _verify(engine).first_broken == BrokenBlock(
-        block_no=1, reason=BreakReason.COUNT_MISMATCH
+        block_no=1, reason=BreakReason.COUNT_MISMATCH, records_named=True, missing_seqs=(2,)
     )
 
 
@@ -341,3 +452,73 @@ def test_a_block_cannot_claim_records_another_block_already_sealed(
     assert raised.value.block_no == 2
     assert raised.value.details == {"block_no": 2, "expected": 2, "stamped": 0}
     assert _scalar(engine, "SELECT count(*) FROM audit_block") == 1
+
+
+def test_a_sealed_block_stores_the_hash_list_of_exactly_the_records_it_stamped(
+    engine: sa.Engine, clock: SettableClock
+) -> None:
+    _append(engine, [_entry(number) for number in range(1, 6)])
+
+    block = _seal(engine, clock, max_records=3).block
+
+    assert block is not None
+    with SqlUnitOfWork(engine) as uow:
+        stored = uow.audit.last_block()
+        stamped = uow.audit.records_in_block(1)
+    assert stored == block
+    assert [record.seq for record in stamped] == [1, 2, 3]
+    assert block.record_hashes == audit.hash_list(stamped)
+    assert block.records_digest == audit.hash_list_digest(audit.hash_list(stamped))
+
+
+# Blocks sealed before hash lists (migration 0002)
+
+
+def test_blocks_sealed_before_hash_lists_verify_and_chain_into_blocks_sealed_after(
+    engine: sa.Engine, clock: SettableClock
+) -> None:
+    _append(engine, [_entry(1), _entry(2)])
+    with engine.begin() as connection:
+        legacy = legacy_audit.seal_before_hash_lists(
+            connection, previous=None, sealed_at=clock.now()
+        )
+    _append(engine, [_entry(3)])
+
+    after = _seal(engine, clock).block
+
+    assert after is not None
+    assert (after.block_no, after.previous_hash) == (2, legacy.block_hash)
+    with SqlUnitOfWork(engine) as uow:
+        assert [block.record_hashes is None for block in uow.audit.blocks(0, 10)] == [True, False]
+    assert _verify(engine) == VerificationReport(
+        blocks_checked=2, records_checked=3, unsealed_records=0
+    )
+
+
+def test_a_changed_record_in_a_block_sealed_before_hash_lists_breaks_it_unnamed(
+    engine: sa.Engine, clock: SettableClock
+) -> None:
+    _append(engine, [_entry(1), _entry(2)])
+    with engine.begin() as connection:
+        legacy_audit.seal_before_hash_lists(connection, previous=None, sealed_at=clock.now())
+    _execute(engine, "UPDATE audit_record SET actor = 'user:mallory' WHERE seq = 2")
+
+    assert _verify(engine).first_broken == BrokenBlock(
+        block_no=1, reason=BreakReason.RECORDS_DIGEST_MISMATCH, records_named=False
+    )
+
+
+def test_a_hash_list_added_to_a_block_sealed_before_lists_is_a_chain_break(
+    engine: sa.Engine, clock: SettableClock
+) -> None:
+    _append(engine, [_entry(1), _entry(2)])
+    with engine.begin() as connection:
+        legacy_audit.seal_before_hash_lists(connection, previous=None, sealed_at=clock.now())
+    with SqlUnitOfWork(engine) as uow:
+        records = uow.audit.records_in_block(1)
+    with engine.begin() as connection:
+        connection.execute(
+            sa.update(tables.audit_block).values(record_hashes=audit.hash_list(records))
+        )
+
+    assert _verify(engine).first_broken == BrokenBlock(block_no=1, reason=BreakReason.CHAIN_BREAK)

@@ -224,6 +224,16 @@ INSERT INTO alembic_version (version_num) OUTPUT inserted.version_num VALUES ('0
 
 GO
 
+-- Running upgrade 0001 -> 0002
+
+ALTER TABLE audit_block ADD record_hashes VARCHAR(max) NULL;
+
+GO
+
+UPDATE alembic_version SET version_num='0002' WHERE alembic_version.version_num = '0001';
+
+GO
+
 COMMIT;
 
 GO
