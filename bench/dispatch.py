@@ -20,6 +20,7 @@ not add up is not reported.
 
     python -m bench.dispatch                              # everything (takes minutes)
     python -m bench.dispatch --store postgresql --backlog 10000 --skip-lateness
+    python -m bench.dispatch --store postgresql --skip-throughput --kafka-outage 60
 """
 
 from __future__ import annotations
@@ -31,8 +32,9 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -47,7 +49,9 @@ from scheduler.adapters.sql.unit_of_work import SqlUnitOfWork
 from scheduler.clocks import SystemClock
 from scheduler.service.execute_claimed import TransactionMode
 from scheduler.service.seal_audit import seal_audit
+from tests.services.kafka import KafkaBroker
 from tests.services.postgres import APP_DATABASE, PostgresServer
+from tests.support import kafka_topics
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 CLAIM_SAMPLE_BATCH = 500
@@ -83,13 +87,43 @@ class Lateness:
     p50: float
     p99: float
     worst: float
+    events: EventsDrained | None = None
 
     def line(self) -> str:
-        return (
+        line = (
             f"{self.store:<10} {self.rate}/s steady  {self.workers} workers  "
             f"{self.mode.value:<13} {self.executed:>7,} executed  lateness p50 "
             f"{self.p50 * 1000:.0f} ms, p99 {self.p99 * 1000:.0f} ms, "
             f"max {self.worst * 1000:.0f} ms"
+        )
+        if self.events is not None:
+            line += f"  {self.events.line()}"
+        return line
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class KafkaOutage:
+    """Events relayed to `topic` on `broker`, which is stopped for `seconds` from the
+    first due time (0: never stopped)."""
+
+    broker: KafkaBroker
+    topic: str
+    seconds: float
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class EventsDrained:
+    """What became of the events: the most the outbox held unpublished while the run
+    went on, and how long after the broker came back the outbox was empty."""
+
+    outage_seconds: float
+    peak_unpublished: int
+    drained_after: float
+
+    def line(self) -> str:
+        return (
+            f"Kafka stopped {self.outage_seconds:.0f} s: outbox peaked at "
+            f"{self.peak_unpublished:,} events, empty {self.drained_after:.1f} s after it returned"
         )
 
 
@@ -138,10 +172,18 @@ def measure_throughput(
 
 
 def measure_lateness(
-    url: str, *, store: str, rate: int, duration: int, workers: int, mode: TransactionMode
+    url: str,
+    *,
+    store: str,
+    rate: int,
+    duration: int,
+    workers: int,
+    mode: TransactionMode,
+    kafka: KafkaOutage | None = None,
 ) -> Lateness:
     """Seed `rate` transfers due each second for `duration` seconds, starting once
-    seeding is done, and serve them on the real clock."""
+    seeding is done, and serve them on the real clock; with `kafka`, relaying the events
+    to it through a broker outage, and waiting for the outbox to drain after."""
     engine = fresh_store(url)
     try:
         lead = timedelta(seconds=15 + rate * duration / 4000)
@@ -158,11 +200,20 @@ def measure_lateness(
         )
         if datetime.now(UTC) >= seeded.earliest_due_at:
             raise RuntimeError("seeding took longer than the lead; lower --rate or --duration")
-        with _serving(url, workers=workers, mode=mode, idle_sleep=0.05) as processes:
+        env = {} if kafka is None else _kafka_settings(kafka)
+        events = None
+        with _serving(url, workers=workers, mode=mode, idle_sleep=0.05, env=env) as processes:
             end = seeded.latest_due_at + timedelta(seconds=10)
-            _wait_for(
-                engine, processes, deadline=time.monotonic() + (end - datetime.now(UTC)).seconds
-            )
+            with _outage(
+                kafka, starting=seeded.earliest_due_at, unpublished=lambda: _unpublished(engine)
+            ) as outage:
+                _wait_for(
+                    engine,
+                    processes,
+                    deadline=time.monotonic() + (end - datetime.now(UTC)).seconds,
+                )
+            if kafka is not None:
+                events = _drain(engine, kafka, outage)
         late = _lateness(engine)
         require_consistent(engine)
     finally:
@@ -177,7 +228,74 @@ def measure_lateness(
         p50=quantiles[49],
         p99=quantiles[98],
         worst=max(late),
+        events=events,
     )
+
+
+def _kafka_settings(kafka: KafkaOutage) -> dict[str, str]:
+    return {"KAFKA_BOOTSTRAP_SERVERS": kafka.broker.bootstrap_servers, "KAFKA_TOPIC": kafka.topic}
+
+
+@dataclass
+class _Outage:
+    """When the broker came back (monotonic seconds), and how many events were waiting
+    in the outbox just before."""
+
+    returned: float = 0.0
+    peak_unpublished: int = 0
+
+
+@contextmanager
+def _outage(
+    kafka: KafkaOutage | None, *, starting: datetime, unpublished: Callable[[], int]
+) -> Iterator[_Outage]:
+    """Stop the broker at `starting` for `kafka.seconds`, on a thread beside the run;
+    on exit, wait until it is back."""
+    outage = _Outage()
+    if kafka is None or not kafka.seconds:
+        outage.returned = time.monotonic()
+        yield outage
+        return
+
+    def stop_then_start() -> None:
+        time.sleep(max(0.0, (starting - datetime.now(UTC)).total_seconds()))
+        kafka.broker.stop()
+        time.sleep(kafka.seconds)
+        outage.peak_unpublished = unpublished()
+        kafka.broker.start()
+        outage.returned = time.monotonic()
+
+    thread = threading.Thread(target=stop_then_start, name="kafka-outage")
+    thread.start()
+    try:
+        yield outage
+    finally:
+        thread.join()
+
+
+def _unpublished(engine: sa.Engine) -> int:
+    o = tables.outbox.c
+    with engine.connect() as connection:
+        return int(
+            connection.execute(
+                sa.select(sa.func.count()).where(o.published_at.is_(None))
+            ).scalar_one()
+        )
+
+
+def _drain(engine: sa.Engine, kafka: KafkaOutage, outage: _Outage) -> EventsDrained:
+    """Wait until the outbox is empty; how it went."""
+    peak = 0
+    while True:
+        unpublished = _unpublished(engine)
+        peak = max(peak, unpublished)
+        if unpublished == 0:
+            return EventsDrained(
+                outage_seconds=kafka.seconds,
+                peak_unpublished=max(peak, outage.peak_unpublished),
+                drained_after=time.monotonic() - outage.returned,
+            )
+        time.sleep(0.25)
 
 
 def fresh_store(url: str) -> sa.Engine:
@@ -248,9 +366,11 @@ def _serving(
     mode: TransactionMode,
     idle_sleep: float,
     batch_size: int | None = None,
+    env: dict[str, str] | None = None,
 ) -> Iterator[list[subprocess.Popen[bytes]]]:
-    """`workers` processes of `tsched serve` on `url`; stopped with SIGTERM on exit."""
-    env = {"PATH": os.environ.get("PATH", os.defpath), "DATABASE_URL": url}
+    """`workers` processes of `tsched serve` on `url`, with the settings `env` adds;
+    stopped with SIGTERM on exit."""
+    env = {"PATH": os.environ.get("PATH", os.defpath), "DATABASE_URL": url, **(env or {})}
     argv = [
         sys.executable,
         "-m",
@@ -343,14 +463,16 @@ def main(argv: Sequence[str] | None = None) -> int:
                         print(result.line(), flush=True)
             if not args.skip_lateness:
                 workers = 1 if store == "sqlite" else args.workers
-                late = measure_lateness(
-                    url,
-                    store=store,
-                    rate=args.rate,
-                    duration=args.duration,
-                    workers=workers,
-                    mode=TransactionMode.BATCH,
-                )
+                with _kafka(args.kafka_outage) as kafka:
+                    late = measure_lateness(
+                        url,
+                        store=store,
+                        rate=args.rate,
+                        duration=args.duration,
+                        workers=workers,
+                        mode=TransactionMode.BATCH,
+                        kafka=kafka,
+                    )
                 print(late.line(), flush=True)
     return 0
 
@@ -381,9 +503,31 @@ def _arguments(argv: Sequence[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("--rate", type=int, default=500, help="transfers due per second")
     parser.add_argument("--duration", type=int, default=60, help="seconds of steady arrivals")
+    parser.add_argument(
+        "--kafka-outage",
+        type=float,
+        metavar="SECONDS",
+        help="relay the lateness run's events to a Kafka broker of its own, stopped for "
+        "SECONDS from the first due time (0: up throughout); default: no Kafka",
+    )
     parser.add_argument("--skip-throughput", action="store_true")
     parser.add_argument("--skip-lateness", action="store_true")
     return parser.parse_args(argv)
+
+
+@contextmanager
+def _kafka(outage_seconds: float | None) -> Iterator[KafkaOutage | None]:
+    """A Kafka broker of the run's own and a topic, when an outage is asked for."""
+    if outage_seconds is None:
+        yield None
+        return
+    broker = KafkaBroker()
+    broker.start()
+    try:
+        topic = kafka_topics.create_topic(broker.bootstrap_servers)
+        yield KafkaOutage(broker=broker, topic=topic, seconds=outage_seconds)
+    finally:
+        broker.close()
 
 
 @contextmanager

@@ -18,7 +18,7 @@ from tests.services import process
 logger = logging.getLogger(__name__)
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-#: Where scripts/test copies the broker's jars (see tests/services/kafka/pom.xml).
+#: Where scripts/test copies the broker's jars (see tests/services/kafka-maven/pom.xml).
 DEFAULT_LIBS = REPO_ROOT / ".cache" / "kafka" / "libs"
 NODE_ID = 1
 START_TIMEOUT = 90.0

@@ -6,7 +6,8 @@ import time
 import uuid
 
 from confluent_kafka import OFFSET_BEGINNING, Consumer, Message, TopicPartition
-from confluent_kafka.admin import AdminClient, NewTopic
+from confluent_kafka.admin import AdminClient
+from confluent_kafka.cimpl import NewTopic
 
 
 def create_topic(bootstrap: str, partitions: int = 3) -> str:
@@ -49,7 +50,10 @@ def read_topic(bootstrap: str, topic: str, *, timeout: float = 30.0) -> list[Mes
                 continue
             assert message.error() is None, message.error()
             received.append(message)
-            next_offset[message.partition()] = message.offset() + 1
+            partition, offset = message.partition(), message.offset()
+            assert partition is not None
+            assert offset is not None
+            next_offset[partition] = offset + 1
     finally:
         consumer.close()
     return received
