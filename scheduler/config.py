@@ -158,6 +158,13 @@ class Settings(BaseSettings):
     api_audience: str = "api://tsched"
     """The `aud` the API requires: the application ID URI of its app registration."""
 
+    api_max_body_bytes: int = Field(default=65_536, gt=0)
+    """Most bytes a request body to the API may hold; a larger one is answered 413
+    before it is read whole or parsed (`scheduler.api.body_limit`). The largest body
+    the API takes, a schedule with every field at its longest, is 813 bytes as plain
+    JSON and about 2.4 KB with its reference written as `\\u` escapes: 64 KiB leaves
+    room to grow while a flood of large bodies costs neither memory nor parsing time."""
+
     core_banking_url: str | None = None
     """Base URL of the core-banking payments API the transfers go to; `None` uses the
     embedded double-entry ledger in the store (local runs and demonstrations)."""

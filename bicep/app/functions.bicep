@@ -59,6 +59,10 @@ param coreBankingUrl string = ''
 @description('Application ID URI of the API app registration: the audience its tokens carry.')
 param apiAudience string = 'api://tsched'
 
+@description('Most bytes a request body to the API may hold; larger ones are answered 413 unread.')
+@minValue(1)
+param apiMaxBodyBytes int = 65536
+
 @description('NCRONTAB schedule of the dispatch timer, six fields, in UTC.')
 param dispatchSchedule string = '*/5 * * * * *'
 
@@ -133,6 +137,7 @@ var appSettings = {
   API_JWKS_URL: '${entraTenant}/discovery/v2.0/keys'
   API_ISSUER: '${entraTenant}/v2.0'
   API_AUDIENCE: apiAudience
+  API_MAX_BODY_BYTES: string(apiMaxBodyBytes)
 }
 
 resource plan 'Microsoft.Web/serverfarms@2024-11-01' = {

@@ -18,6 +18,7 @@ from fastapi.responses import JSONResponse
 from scheduler.api import (
     audit_routes,
     auth,
+    body_limit,
     history_routes,
     operations_routes,
     problems,
@@ -38,7 +39,8 @@ def create_app(
     max_export_rows: int | None = None,
 ) -> FastAPI:
     """The API over `runtime`'s store and clock, callers proved by `verifier` (without
-    one, every route that needs a caller answers 503).
+    one, every route that needs a caller answers 503). A request body over the
+    runtime's `api_max_body_bytes` is answered 413 unread (`body_limit`).
 
     `max_export_rows` caps one history download (`history_routes.MAX_EXPORT_ROWS`,
     1,000,000, when None): a host that holds a whole response in memory, as Azure
@@ -56,6 +58,9 @@ def create_app(
     # The app's own routes, as every router's, run again on a transient store error.
     app.router.route_class = store_retry.RetryingRoute
     problems.install(app)
+    # Outermost but for Starlette's error handler: a body over the limit is refused
+    # before any route, dependency or parser sees it.
+    app.add_middleware(body_limit.BodyLimit, max_bytes=runtime.settings.api_max_body_bytes)
     app.state.runtime = runtime
     app.state.max_export_rows = max_export_rows
     app.state.authenticate = functools.partial(_authenticate, verifier)

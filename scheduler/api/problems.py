@@ -46,7 +46,12 @@ _STATUS: dict[type[errors.SchedulerError], int] = {
     errors.ScheduleNotChangeable: 409,
     errors.IllegalTransition: 409,
 }
-_HTTP_CODES = {404: "not_found", 405: "method_not_allowed", 406: "not_acceptable"}
+_HTTP_CODES = {
+    404: "not_found",
+    405: "method_not_allowed",
+    406: "not_acceptable",
+    413: "content_too_large",
+}
 
 #: What the OpenAPI document says each problem status means, unless the route says.
 _MEANINGS = {
@@ -56,6 +61,8 @@ _MEANINGS = {
     404: "Nothing with this id is visible to the caller.",
     409: "The resource's state does not allow this now.",
     412: "The resource changed since the ETag sent as If-Match.",
+    413: "The body is larger than the API accepts (`max_bytes` says how large it may be); "
+    "it was not read.",
     422: "The request is not valid (`errors` names the fields at fault).",
     428: "The change needs the resource's ETag as If-Match.",
     503: "Something this request needs (the token keys, the bank's account records) "
@@ -213,9 +220,10 @@ def _describe(document: dict[str, Any]) -> None:
 
 def _problem_statuses(operation: dict[str, Any], *, needs_caller: bool) -> set[int]:
     """What an operation can answer besides success: 401/403/503 when it needs a caller,
-    422 when it takes any input, 400 when that includes a body (FastAPI's answer to one
-    it cannot decode), 404 when its path names something, and 409/412/428 when it takes
-    `If-Match` (409 also with an `Idempotency-Key`: a change of state)."""
+    422 when it takes any input, 400 and 413 when that includes a body (FastAPI's answer
+    to one it cannot decode; `body_limit`'s to one too large), 404 when its path names
+    something, and 409/412/428 when it takes `If-Match` (409 also with an
+    `Idempotency-Key`: a change of state)."""
     parameters: list[dict[str, Any]] = operation.get("parameters", [])
     headers = {parameter["name"].lower() for parameter in parameters if parameter["in"] == "header"}
     statuses: set[int] = set()
@@ -224,7 +232,7 @@ def _problem_statuses(operation: dict[str, Any], *, needs_caller: bool) -> set[i
     if parameters or "requestBody" in operation:
         statuses.add(422)
     if "requestBody" in operation:
-        statuses.add(400)
+        statuses |= {400, 413}
     if any(parameter["in"] == "path" for parameter in parameters):
         statuses.add(404)
     if "if-match" in headers:

@@ -86,18 +86,20 @@ class Worker:
         key: str | None = None,
         params: Mapping[str, str] | None = None,
         body: dict[str, Any] | None = None,
+        content: bytes | None = None,
     ) -> func.HttpResponse:
-        """`method path?params` with `body` as JSON, as `customer` (None: no token)."""
+        """`method path?params` with `body` as JSON (or `content`, JSON bytes as they
+        are), as `customer` (None: no token)."""
         headers: dict[str, str] = {}
         if customer is not None:
             token = self._signer.issue(customer, [Role.CUSTOMER], customer_id=customer)
             headers["Authorization"] = f"Bearer {token}"
         if key is not None:
             headers["Idempotency-Key"] = key
-        content = b""
         if body is not None:
-            headers["Content-Type"] = "application/json"
             content = json.dumps(body).encode()
+        if content is not None:
+            headers["Content-Type"] = "application/json"
         query = f"?{urlencode(params)}" if params else ""
         request = func.HttpRequest(
             method=method,
@@ -105,7 +107,7 @@ class Worker:
             headers=headers,
             params=dict(params or {}),
             route_params={"route": path.lstrip("/")},
-            body=content,
+            body=content or b"",
         )
         return asyncio.run(self._handler(request, InvocationContext()))
 
@@ -176,6 +178,23 @@ def test_a_body_missing_a_field_is_a_422_problem_naming_it(worker: Worker) -> No
     problem = _json(response)
     assert problem["type"] == "urn:tsched:problem:invalid_request"
     assert [error["field"] for error in problem["errors"]] == ["debit_account"]
+
+
+def test_a_body_over_the_limit_is_a_413_problem_and_stores_nothing(
+    worker: Worker, runtime: bootstrap.Runtime
+) -> None:
+    limit = runtime.settings.api_max_body_bytes
+    document = json.dumps(MORTGAGE).encode()
+    padded = document + b" " * (limit + 1 - len(document))
+
+    response = worker.call("POST", "/v1/schedules", key="k-1", content=padded)
+
+    assert response.status_code == 413
+    assert response.mimetype == "application/problem+json"
+    assert _json(response)["type"] == "urn:tsched:problem:content_too_large"
+    assert _count(runtime, tables.schedule) == 0
+    exactly = worker.call("POST", "/v1/schedules", key="k-1", content=padded[:-1])
+    assert exactly.status_code == 201
 
 
 def test_another_customers_schedule_is_a_404_problem(worker: Worker) -> None:
