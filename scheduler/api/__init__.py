@@ -6,6 +6,7 @@ __all__ = [
     "app",
     "audit_routes",
     "auth",
+    "body_limit",
     "cursors",
     "exports",
     "history_routes",
