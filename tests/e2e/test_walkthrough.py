@@ -243,6 +243,7 @@ def test_the_walkthrough_runs_as_written_from_a_fresh_store_to_the_csv(
         return [item["status"] for item in schedules] == ["completed"]
 
     until(completed, "the walkthrough's transfer has executed")
+    assert re.search(r"claimed 1 .* 1 succeeded", session.serve_log), session.serve_log
     assert schedules[0]["id"] == created["id"]
     assert schedules[0]["next_executions"] == []
 
