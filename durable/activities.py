@@ -130,7 +130,10 @@ def publish_events(_request: None) -> messages.PublishResult:
     published = 0
     while True:
         result = publish_outbox(
-            uow=runtime.unit_of_work(), publisher=publisher, clock=runtime.clock
+            uow=runtime.unit_of_work(),
+            publisher=publisher,
+            clock=runtime.clock,
+            relay=runtime.worker,
         )
         published += result.published
         if not result.more_to_publish or time.monotonic() >= deadline:

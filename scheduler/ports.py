@@ -110,6 +110,17 @@ class OutboxRepository(Protocol):
         """Up to `limit` events with ids above `outbox_id`, oldest first."""
         ...
 
+    def claim(self, *, limit: int, relay: str, now: datetime, until: datetime) -> list[StoredEvent]:
+        """Hold up to `limit` of the oldest unpublished events for `relay` until `until`
+        and return them, oldest first: events no relay holds, events whose hold ended by
+        `now`, and events `relay` holds already. Another relay's claim skips them."""
+        ...
+
+    def release(self, outbox_ids: Sequence[int], relay: str) -> None:
+        """End `relay`'s hold on the unpublished events `outbox_ids`, so that any relay
+        may claim them again at once."""
+        ...
+
     def mark_published(self, outbox_ids: Sequence[int], at: datetime) -> None:
         """Record that the events with these outbox ids were delivered."""
         ...

@@ -48,7 +48,10 @@ def relay(
     while not stop.is_set():
         try:
             result = publish_outbox(
-                uow=runtime.unit_of_work(), publisher=publisher, clock=runtime.clock
+                uow=runtime.unit_of_work(),
+                publisher=publisher,
+                clock=runtime.clock,
+                relay=runtime.worker,
             )
         except Exception as error:
             failures += 1
@@ -80,7 +83,10 @@ def drain(runtime: Runtime, publisher: EventPublisher) -> int:
     published = 0
     while True:
         result = publish_outbox(
-            uow=runtime.unit_of_work(), publisher=publisher, clock=runtime.clock
+            uow=runtime.unit_of_work(),
+            publisher=publisher,
+            clock=runtime.clock,
+            relay=runtime.worker,
         )
         published += result.published
         if not result.more_to_publish:

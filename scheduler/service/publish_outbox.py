@@ -1,25 +1,33 @@
 """Use case: relay committed events from the outbox to the event bus.
 
-One round reads a batch of unpublished events in a short transaction, publishes them
-with no transaction open (no database lock is held while the bus is waited on), then
-marks the acknowledged ones published in a second short transaction.
+One round claims a batch of unpublished events for this relay in a short transaction
+(another relay's round skips them: several `tsched serve` processes, or two relay
+orchestrations overlapping, do not publish the same events), publishes them with no
+transaction open (no database lock is held while the bus is waited on), then marks the
+acknowledged ones published, and releases the others for any relay's next round, in a
+second short transaction.
 
 A crash at any point loses nothing: before the second commit the events are still
-unpublished and the next round sends them again, with the same event ids, which
-consumers de-duplicate. Rounds run one at a time (the dispatcher is a singleton); two
-overlapping rounds would only publish some events twice.
+unpublished; once the claim's hold ends (`lease`) any relay sends them again, with the
+same event ids, which consumers de-duplicate. Two relays may publish one schedule's
+events in an order other than the outbox's; consumers that need strict order compare
+the event `time`.
 """
 
 from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from datetime import timedelta
 
 from scheduler import ports
 
 logger = logging.getLogger(__name__)
 
 DEFAULT_BATCH_SIZE = 500
+#: How long a relay holds the events it claimed: beyond the Kafka publisher's delivery
+#: timeout (30 s) and report grace, with room to spare.
+DEFAULT_LEASE = timedelta(seconds=60)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -47,29 +55,36 @@ def publish_outbox(
     uow: ports.UnitOfWork,
     publisher: ports.EventPublisher,
     clock: ports.Clock,
+    relay: str,
+    lease: timedelta = DEFAULT_LEASE,
     batch_size: int = DEFAULT_BATCH_SIZE,
 ) -> PublishResult:
-    """Publish up to `batch_size` unpublished events, oldest first, and mark those the
-    bus acknowledged as published at `clock.now()`.
+    """Claim up to `batch_size` unpublished events, oldest first, for `relay` (a name
+    unique to this relay) for `lease`, publish them, mark those the bus acknowledged as
+    published at `clock.now()` and release the rest.
 
-    An exception from the publisher propagates and nothing is marked; ids the publisher
-    returns that were not in the batch are ignored.
+    `lease` must outlast a publish (the publisher's delivery timeout): a hold that ends
+    first lets another relay send the same events meanwhile. An exception from the
+    publisher propagates and nothing is marked (the hold ends with its lease); ids the
+    publisher returns that were not in the batch are ignored.
     """
     if batch_size < 1:
         raise ValueError(f"batch_size must be at least 1, not {batch_size}")
+    now = clock.now()
     with uow:
-        batch = uow.outbox.unpublished(batch_size)
-        # Read only: leaving the block rolls back, which ends the transaction.
+        batch = uow.outbox.claim(limit=batch_size, relay=relay, now=now, until=now + lease)
+        uow.commit()
     if not batch:
         return PublishResult(read=0, published=0, batch_full=False)
 
     acknowledged = set(publisher.publish(batch))
     published = [stored.outbox_id for stored in batch if stored.outbox_id in acknowledged]
+    refused = [stored.outbox_id for stored in batch if stored.outbox_id not in acknowledged]
 
-    if published:
-        with uow:
-            uow.outbox.mark_published(published, clock.now())
-            uow.commit()
+    with uow:
+        uow.outbox.mark_published(published, clock.now())
+        uow.outbox.release(refused, relay)
+        uow.commit()
     result = PublishResult(
         read=len(batch), published=len(published), batch_full=len(batch) == batch_size
     )

@@ -124,6 +124,7 @@ def _publish_until_empty(
                 uow=SqlUnitOfWork(engine),
                 publisher=publisher,
                 clock=SettableClock(NOW),
+                relay="relay-1",
                 batch_size=batch_size,
             )
         )
@@ -214,7 +215,10 @@ def test_events_written_while_the_broker_is_down_stay_in_the_outbox_until_it_ret
     try:
         _write(engine, before)
         first_round = publish_outbox(
-            uow=SqlUnitOfWork(engine), publisher=publisher, clock=SettableClock(NOW)
+            uow=SqlUnitOfWork(engine),
+            publisher=publisher,
+            clock=SettableClock(NOW),
+            relay="relay-1",
         )
 
         kafka_broker.stop()
@@ -222,7 +226,10 @@ def test_events_written_while_the_broker_is_down_stay_in_the_outbox_until_it_ret
             _write(engine, during)
             began = time.monotonic()
             outage_round = publish_outbox(
-                uow=SqlUnitOfWork(engine), publisher=publisher, clock=SettableClock(NOW)
+                uow=SqlUnitOfWork(engine),
+                publisher=publisher,
+                clock=SettableClock(NOW),
+                relay="relay-1",
             )
             outage_seconds = time.monotonic() - began
             left_during_outage = _unpublished_ids(engine)
@@ -260,11 +267,17 @@ def test_a_relay_that_dies_before_marking_publishes_the_same_event_ids_again(
     with kafka.KafkaEventPublisher(kafka_bootstrap, topic, delivery_timeout_s=10.0) as publisher:
         with pytest.raises(RuntimeError, match="killed"):
             publish_outbox(
-                uow=CrashBeforeMarking(engine), publisher=publisher, clock=SettableClock(NOW)
+                uow=CrashBeforeMarking(engine),
+                publisher=publisher,
+                clock=SettableClock(NOW),
+                relay="relay-1",
             )
         still_unpublished = _unpublished_ids(engine)
         retry = publish_outbox(
-            uow=SqlUnitOfWork(engine), publisher=publisher, clock=SettableClock(NOW)
+            uow=SqlUnitOfWork(engine),
+            publisher=publisher,
+            clock=SettableClock(NOW),
+            relay="relay-1",
         )
     messages = kafka_topics.read_topic(kafka_bootstrap, topic)
 
@@ -309,7 +322,12 @@ def test_a_broker_outage_is_one_warning_an_interval_and_shows_in_the_status(
     schedule_id = uuid.uuid4()
     try:
         _write(engine, _events([schedule_id], per_schedule=1))
-        publish_outbox(uow=SqlUnitOfWork(engine), publisher=publisher, clock=SettableClock(NOW))
+        publish_outbox(
+            uow=SqlUnitOfWork(engine),
+            publisher=publisher,
+            clock=SettableClock(NOW),
+            relay="relay-1",
+        )
         assert publisher.status().reachable is True
 
         kafka_broker.stop()
@@ -319,7 +337,10 @@ def test_a_broker_outage_is_one_warning_an_interval_and_shows_in_the_status(
             with caplog.at_level(logging.DEBUG, logger="scheduler.adapters.kafka"):
                 for _ in range(3):
                     publish_outbox(
-                        uow=SqlUnitOfWork(engine), publisher=publisher, clock=SettableClock(NOW)
+                        uow=SqlUnitOfWork(engine),
+                        publisher=publisher,
+                        clock=SettableClock(NOW),
+                        relay="relay-1",
                     )
             during = publisher.status()
             outage = _kafka_records(caplog)

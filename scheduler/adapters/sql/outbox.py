@@ -26,7 +26,8 @@ def select_unpublished(limit: int) -> sa.Select[Any]:
     """Up to `limit` unpublished rows, oldest (lowest id) first: a range scan of the
     partial index `ix_outbox_unpublished`, whose predicate the WHERE clause repeats
     word for word so every planner picks it. Reads without locking rows: the relay
-    publishes outside any transaction, and a row published twice is acceptable."""
+    publishes outside any transaction, and a row published twice is acceptable. The
+    relay itself claims rows (`SqlOutboxRepository.claim`); this read is for looking."""
     outbox = tables.outbox
     return (
         _select_events().where(outbox.c.published_at.is_(None)).order_by(outbox.c.id).limit(limit)
@@ -118,6 +119,29 @@ class SqlOutboxRepository:
             query = query.where(outbox.c.published_at.is_(None))
         rows = self._connection.execute(query.order_by(outbox.c.id).limit(limit))
         return [_stored(row) for row in rows]
+
+    def claim(self, *, limit: int, relay: str, now: datetime, until: datetime) -> list[StoredEvent]:
+        """See `statements.claim_outbox` for what it takes and locks."""
+        if limit < 1:
+            raise ValueError(f"limit must be at least 1, not {limit}")
+        rows = self._connection.execute(
+            statements.claim_outbox(self._connection.dialect.name),
+            {"limit": limit, "relay": relay, "now": now, "until": until},
+        )
+        return sorted((_stored(row) for row in rows), key=lambda stored: stored.outbox_id)
+
+    def release(self, outbox_ids: Sequence[int], relay: str) -> None:
+        outbox = tables.outbox
+        for chunk in statements.in_list_chunks(outbox_ids):
+            self._connection.execute(
+                sa.update(outbox)
+                .where(
+                    outbox.c.id.in_(chunk),
+                    outbox.c.relay_owner == relay,
+                    outbox.c.published_at.is_(None),
+                )
+                .values(relay_owner=None, relay_until=None)
+            )
 
     def mark_published(self, outbox_ids: Sequence[int], at: datetime) -> None:
         """Record that the events `outbox_ids` were delivered at `at`; ids already

@@ -63,3 +63,30 @@ def claim_due_operations(dialect_name: str) -> sa.TextualSelect:
         )
         .columns(*tables.operation.c)
     )
+
+
+def claim_outbox(dialect_name: str) -> sa.TextualSelect:
+    """Hold up to :limit of the oldest unpublished outbox rows for relay :relay until
+    :until, and return them: rows no relay holds, rows whose hold ended by :now, and rows
+    :relay holds already (its own unacknowledged rows, sent again).
+
+    Locks the claimed rows for the rest of the transaction; rows another relay's claim
+    has locked are skipped, not waited for (SQLite: the database write lock)."""
+    outbox = tables.outbox
+    return (
+        sa.text(_dialect_sql(dialect_name, "CLAIM_OUTBOX"))
+        .bindparams(
+            sa.bindparam("now", type_=UtcDateTime()),
+            sa.bindparam("until", type_=UtcDateTime()),
+            sa.bindparam("limit", type_=sa.Integer()),
+            sa.bindparam("relay", type_=sa.String()),
+        )
+        .columns(
+            outbox.c.id,
+            outbox.c.event_id,
+            outbox.c.event_type,
+            outbox.c.schedule_id,
+            outbox.c.occurred_at,
+            outbox.c.payload,
+        )
+    )

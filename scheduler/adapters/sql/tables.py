@@ -143,6 +143,9 @@ outbox = sa.Table(
     sa.Column("occurred_at", UtcDateTime, nullable=False),
     sa.Column("payload", sa.JSON, nullable=False),
     sa.Column("published_at", UtcDateTime, nullable=True),
+    #: The relay publishing the row now, until when: another relay skips it meanwhile.
+    sa.Column("relay_owner", sa.String(64), nullable=True),
+    sa.Column("relay_until", UtcDateTime, nullable=True),
     sa.Index(
         "ix_outbox_unpublished",
         "id",

@@ -24,3 +24,19 @@ CLAIM_DUE_OPERATIONS = """
         available_at = :lease_until, attempts = attempts + 1, updated_at = :now
     OUTPUT inserted.*
 """
+
+#: Claims the oldest unpublished outbox rows no other relay holds (or whose hold has
+#: ended), skipping rows another claim has locked, for :relay until :until; returns them.
+CLAIM_OUTBOX = """
+    WITH next AS (
+        SELECT TOP (:limit) *
+        FROM outbox WITH (UPDLOCK, READPAST, ROWLOCK)
+        WHERE published_at IS NULL
+          AND (relay_until IS NULL OR relay_until <= :now OR relay_owner = :relay)
+        ORDER BY id
+    )
+    UPDATE next
+    SET relay_owner = :relay, relay_until = :until
+    OUTPUT inserted.id, inserted.event_id, inserted.event_type, inserted.schedule_id,
+        inserted.occurred_at, inserted.payload
+"""

@@ -17,3 +17,21 @@ CLAIM_DUE_OPERATIONS = """
     WHERE o.id = due.id
     RETURNING o.*
 """
+
+#: Claims the oldest unpublished outbox rows no other relay holds (or whose hold has
+#: ended), skipping rows another claim has locked, for :relay until :until; returns them.
+CLAIM_OUTBOX = """
+    WITH next AS (
+        SELECT id FROM outbox
+        WHERE published_at IS NULL
+          AND (relay_until IS NULL OR relay_until <= :now OR relay_owner = :relay)
+        ORDER BY id
+        LIMIT :limit
+        FOR UPDATE SKIP LOCKED
+    )
+    UPDATE outbox AS o
+    SET relay_owner = :relay, relay_until = :until
+    FROM next
+    WHERE o.id = next.id
+    RETURNING o.id, o.event_id, o.event_type, o.schedule_id, o.occurred_at, o.payload
+"""

@@ -15,3 +15,18 @@ CLAIM_DUE_OPERATIONS = """
     )
     RETURNING *
 """
+
+#: Claims the oldest unpublished outbox rows no other relay holds (or whose hold has
+#: ended) for :relay until :until and returns them; the write lock makes it atomic.
+CLAIM_OUTBOX = """
+    UPDATE outbox
+    SET relay_owner = :relay, relay_until = :until
+    WHERE id IN (
+        SELECT id FROM outbox
+        WHERE published_at IS NULL
+          AND (relay_until IS NULL OR relay_until <= :now OR relay_owner = :relay)
+        ORDER BY id
+        LIMIT :limit
+    )
+    RETURNING id, event_id, event_type, schedule_id, occurred_at, payload
+"""

@@ -210,3 +210,73 @@ def test_unpublished_query_uses_the_partial_index(engine: sa.Engine) -> None:
     details = " ".join(row[-1] for row in plan)
     assert "USING INDEX ix_outbox_unpublished" in details
     assert "TEMP B-TREE" not in details
+
+
+def _claim(
+    engine: sa.Engine, relay: str, *, limit: int = 100, now: datetime = PUBLISHED_AT
+) -> list[int]:
+    with engine.begin() as connection:
+        claimed = outbox.SqlOutboxRepository(connection).claim(
+            limit=limit, relay=relay, now=now, until=now + timedelta(seconds=60)
+        )
+    return [stored.outbox_id for stored in claimed]
+
+
+def test_a_claim_takes_the_oldest_unpublished_events_and_returns_them_whole(
+    engine: sa.Engine, make_event: Callable[..., Event]
+) -> None:
+    events = [make_event() for _ in range(3)]
+    _add(engine, events)
+    _mark(engine, [1])
+
+    with engine.begin() as connection:
+        claimed = outbox.SqlOutboxRepository(connection).claim(
+            limit=10, relay="relay-a", now=PUBLISHED_AT, until=PUBLISHED_AT + timedelta(seconds=60)
+        )
+
+    assert [stored.event for stored in claimed] == events[1:]
+    assert [stored.outbox_id for stored in claimed] == [2, 3]
+
+
+def test_another_relay_skips_what_one_holds_until_its_hold_ends(
+    engine: sa.Engine, make_event: Callable[..., Event]
+) -> None:
+    _add(engine, [make_event() for _ in range(5)])
+
+    first = _claim(engine, "relay-a", limit=3)
+    second = _claim(engine, "relay-b")
+    after_the_hold = _claim(engine, "relay-b", now=PUBLISHED_AT + timedelta(seconds=60))
+
+    assert first == [1, 2, 3]
+    assert second == [4, 5]
+    assert after_the_hold == [1, 2, 3, 4, 5]
+
+
+def test_a_relay_claims_its_own_held_events_again(
+    engine: sa.Engine, make_event: Callable[..., Event]
+) -> None:
+    _add(engine, [make_event() for _ in range(2)])
+
+    assert _claim(engine, "relay-a") == [1, 2]
+    assert _claim(engine, "relay-a") == [1, 2]
+
+
+def test_released_events_are_free_for_any_relay_and_published_ones_for_none(
+    engine: sa.Engine, make_event: Callable[..., Event]
+) -> None:
+    _add(engine, [make_event() for _ in range(3)])
+    assert _claim(engine, "relay-a") == [1, 2, 3]
+
+    with engine.begin() as connection:
+        repository = outbox.SqlOutboxRepository(connection)
+        repository.mark_published([1], PUBLISHED_AT)
+        repository.release([2, 3], "relay-a")
+        # Another relay's release does not end relay-a's hold (there is none left here).
+        repository.release([2, 3], "relay-b")
+
+    assert _claim(engine, "relay-b") == [2, 3]
+
+
+def test_a_claim_refuses_a_limit_below_one(engine: sa.Engine) -> None:
+    with pytest.raises(ValueError, match="at least 1"):
+        _claim(engine, "relay-a", limit=0)

@@ -84,6 +84,23 @@ def test_the_claim_t_sql_locks_with_updlock_readpast_rowlock_and_returns_inserte
     assert "OUTPUT inserted.*" in sql
 
 
+def test_the_outbox_claim_compiles_to_the_snapshot_t_sql() -> None:
+    compiled = statements.claim_outbox("mssql").compile(dialect=_pyodbc())
+    parameters = ", ".join(compiled.positiontup or ())
+    text = f"{textwrap.dedent(compiled.string).strip()}\n-- parameters: {parameters}\n"
+
+    _assert_matches_snapshot("claim_outbox.mssql.sql", text)
+
+
+def test_the_outbox_claim_t_sql_skips_rows_another_relay_has_locked() -> None:
+    sql = str(statements.claim_outbox("mssql").compile(dialect=_pyodbc()))
+
+    assert "SELECT TOP (?) *" in sql
+    assert "FROM outbox WITH (UPDLOCK, READPAST, ROWLOCK)" in sql
+    assert "ORDER BY id" in sql
+    assert "OUTPUT inserted.id" in sql
+
+
 def test_sqlalchemy_renders_no_lock_hints_for_skip_locked_on_mssql() -> None:
     """Why the claim is raw T-SQL: `with_for_update(skip_locked=True)` is silently
     dropped by the mssql compiler, which would make two workers claim the same rows."""
@@ -168,5 +185,9 @@ def test_the_migration_creates_exactly_the_tables_and_indexes_of_tables_py(
     missing = [statement for statement in statements_ if statement not in script]
 
     assert missing == []
-    assert added == {("audit_block", "record_hashes")}
-    assert len(statements_) == 21
+    assert added == {
+        ("audit_block", "record_hashes"),
+        ("outbox", "relay_owner"),
+        ("outbox", "relay_until"),
+    }
+    assert len(statements_) == 23

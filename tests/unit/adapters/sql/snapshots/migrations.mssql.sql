@@ -234,6 +234,20 @@ UPDATE alembic_version SET version_num='0002' WHERE alembic_version.version_num 
 
 GO
 
+-- Running upgrade 0002 -> 0003
+
+ALTER TABLE outbox ADD relay_owner VARCHAR(64) NULL;
+
+GO
+
+ALTER TABLE outbox ADD relay_until DATETIME2(6) NULL;
+
+GO
+
+UPDATE alembic_version SET version_num='0003' WHERE alembic_version.version_num = '0002';
+
+GO
+
 COMMIT;
 
 GO

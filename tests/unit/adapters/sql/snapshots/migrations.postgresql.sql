@@ -186,4 +186,12 @@ ALTER TABLE audit_block ADD COLUMN record_hashes TEXT;
 
 UPDATE alembic_version SET version_num='0002' WHERE alembic_version.version_num = '0001';
 
+-- Running upgrade 0002 -> 0003
+
+ALTER TABLE outbox ADD COLUMN relay_owner VARCHAR(64);
+
+ALTER TABLE outbox ADD COLUMN relay_until TIMESTAMP WITH TIME ZONE;
+
+UPDATE alembic_version SET version_num='0003' WHERE alembic_version.version_num = '0002';
+
 COMMIT;
