@@ -27,7 +27,7 @@ from scheduler.api import (
     store_retry,
 )
 from scheduler.bootstrap import Runtime
-from scheduler.domain import plan
+from scheduler.domain import plan, text
 
 API_VERSION = "v1"
 
@@ -113,8 +113,12 @@ def create_app(
 
 
 def _authenticate(verifier: auth.TokenVerifier | None, request: Request) -> auth.Principal:
+    """The caller, proved by `verifier`. The customer a channel names in `X-Customer-Id`
+    is stored with what it does, so it is plain text (`domain.text`) or refused (422)."""
     if verifier is None:
         raise auth.KeySourceUnavailable("no token verifier is configured", reason="config")
-    return verifier.authenticate(
-        request.headers.get("Authorization"), request.headers.get(auth.CUSTOMER_HEADER)
-    )
+    customer = request.headers.get(auth.CUSTOMER_HEADER)
+    principal = verifier.authenticate(request.headers.get("Authorization"), customer)
+    if customer is not None:
+        text.require_plain(customer, field=auth.CUSTOMER_HEADER)
+    return principal

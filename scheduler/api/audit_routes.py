@@ -13,8 +13,8 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Request
 
-from scheduler.api import cursors, requests, staff, store_retry
-from scheduler.api.schedule_routes import MAX_PAGE, RuntimeDep
+from scheduler.api import cursors, requests, schemas, staff, store_retry
+from scheduler.api.schedule_routes import MAX_PAGE, Cursor, RuntimeDep
 from scheduler.api.staff_schemas import AuditPage, AuditRecordOut, VerificationOut
 from scheduler.domain import localtime
 from scheduler.service.verify_audit import verify_audit
@@ -22,7 +22,7 @@ from scheduler.service.verify_audit import verify_audit
 routes = APIRouter(prefix="/v1/audit", tags=["audit"], route_class=store_retry.RetryingRoute)
 
 #: A filter on one of the audit record's text columns (the widest holds 64 characters).
-TextFilter = Annotated[str | None, Query(min_length=1, max_length=64)]
+TextFilter = Annotated[str | None, Query(min_length=1, max_length=64), schemas.PLAIN]
 
 
 @routes.get("", response_model=AuditPage)
@@ -38,7 +38,7 @@ def page(
     occurred_from: Annotated[datetime | None, Query(alias="from")] = None,
     occurred_before: Annotated[datetime | None, Query(alias="to")] = None,
     limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 50,
-    cursor: Annotated[str | None, Query(max_length=200)] = None,
+    cursor: Cursor = None,
 ) -> AuditPage:
     """Records that occurred in [from, to), newest first (by sequence number); each
     other filter given must equal its field."""

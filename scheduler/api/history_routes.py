@@ -26,7 +26,7 @@ from scheduler.api import cursors, schemas, store_retry
 from scheduler.api.auth import Principal
 from scheduler.api.exports import csv_file, keyset, pdf_report
 from scheduler.api.requests import commit_channel_read
-from scheduler.api.schedule_routes import Caller, RuntimeDep, customer_of
+from scheduler.api.schedule_routes import Caller, Cursor, RuntimeDep, customer_of
 from scheduler.bootstrap import Runtime
 from scheduler.domain import errors, localtime
 from scheduler.domain.operation import OperationStatus
@@ -152,7 +152,7 @@ def page(
     runtime: RuntimeDep,
     filters: Filter,
     limit: Annotated[int, Query(ge=1, le=MAX_HISTORY_PAGE)] = 50,
-    cursor: Annotated[str | None, Query(max_length=200)] = None,
+    cursor: Cursor = None,
 ) -> schemas.HistoryPage:
     """Attempts finished in [from, to) with an amount in [amount_min, amount_max],
     latest first."""

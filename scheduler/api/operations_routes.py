@@ -14,7 +14,7 @@ from uuid import UUID
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse
 
-from scheduler.api import cursors, requests, staff, store_retry
+from scheduler.api import cursors, requests, schemas, staff, store_retry
 from scheduler.api.idempotency import (
     REPLAYED_HEADER,
     REPLAYED_HEADER_DOC,
@@ -22,7 +22,7 @@ from scheduler.api.idempotency import (
     IdempotentRequest,
 )
 from scheduler.api.requests import answer_once, correlation_id
-from scheduler.api.schedule_routes import MAX_PAGE, IdempotencyKey, RuntimeDep
+from scheduler.api.schedule_routes import MAX_PAGE, Cursor, IdempotencyKey, RuntimeDep
 from scheduler.api.staff_schemas import (
     OperationOut,
     OperationPage,
@@ -49,10 +49,10 @@ def page(
     request: Request,
     runtime: RuntimeDep,
     status: Annotated[list[StoppedStatus] | None, Query()] = None,
-    customer_id: Annotated[str | None, Query(min_length=1, max_length=64)] = None,
+    customer_id: Annotated[str | None, Query(min_length=1, max_length=64), schemas.PLAIN] = None,
     schedule_id: UUID | None = None,
     limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 50,
-    cursor: Annotated[str | None, Query(max_length=200)] = None,
+    cursor: Cursor = None,
 ) -> OperationPage:
     """Failed and dead operations (or those of the `status`es given), latest change
     first, with why each stopped and what to do about it."""

@@ -53,6 +53,12 @@ _HTTP_CODES = {
     413: "content_too_large",
 }
 
+#: Domain rules that request parsing checks too (`schemas.PLAIN`); a pydantic error of
+#: one's code is that rule's, so the problem has the same code as the domain error.
+_PARSED_RULES: dict[str, type[errors.SchedulerError]] = {
+    errors.ForbiddenCharacter.code: errors.ForbiddenCharacter,
+}
+
 #: What the OpenAPI document says each problem status means, unless the route says.
 _MEANINGS = {
     400: "The body could not be read (it is not UTF-8 text).",
@@ -152,7 +158,7 @@ def install(app: FastAPI) -> None:
         field = getattr(error, "field", None)
         if field:
             extra["errors"] = [{"field": field, "message": error.message}]
-        title = (type(error).__doc__ or error.code).strip().splitlines()[0]
+        title = _title(type(error))
         response = problem(status_of(error), error.code, title, error.message, extra=extra)
         if response.status_code == 401:
             response.headers["WWW-Authenticate"] = 'Bearer error="invalid_token"'
@@ -160,21 +166,35 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def invalid_request(_request: Request, error: RequestValidationError) -> JSONResponse:
-        fields = [
-            {"field": _field_path(item["loc"]), "message": item["msg"]} for item in error.errors()
-        ]
+        items = error.errors()
+        fields = [{"field": _field_path(item["loc"]), "message": item["msg"]} for item in items]
+        rule = _domain_rule({item["type"] for item in items})
+        code = rule.code if rule is not None else "invalid_request"
+        title = _title(rule) if rule is not None else "The request is not valid."
         return problem(
             422,
-            "invalid_request",
-            "The request is not valid.",
+            code,
+            title,
             f"{len(fields)} field(s) are invalid",
-            extra={"code": "invalid_request", "errors": fields},
+            extra={"code": code, "errors": fields},
         )
 
     @app.exception_handler(HTTPException)
     async def http_error(_request: Request, error: HTTPException) -> JSONResponse:
         code = _HTTP_CODES.get(error.status_code, f"http_{error.status_code}")
         return problem(error.status_code, code, str(error.detail), extra={"code": code})
+
+
+def _title(error: type[errors.SchedulerError]) -> str:
+    """A domain error's problem title: the first line of its docstring."""
+    return (error.__doc__ or error.code).strip().splitlines()[0]
+
+
+def _domain_rule(types: set[str]) -> type[errors.SchedulerError] | None:
+    """The domain rule every field at fault broke, when they all broke the same one."""
+    if len(types) != 1:
+        return None
+    return _PARSED_RULES.get(next(iter(types)))
 
 
 def _describe(document: dict[str, Any]) -> None:

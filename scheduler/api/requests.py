@@ -4,6 +4,7 @@ record a privileged read leaves, and answering a POST once per `Idempotency-Key`
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from datetime import datetime
 from typing import Any, TypeVar
@@ -14,11 +15,15 @@ from fastapi import Request
 from scheduler.api.auth import Principal, Role
 from scheduler.api.idempotency import Answer, IdempotentRequest
 from scheduler.bootstrap import Runtime
-from scheduler.domain import errors
+from scheduler.domain import errors, text
 from scheduler.domain.audit import AuditEntry
 from scheduler.ports import UnitOfWork
 
 Result = TypeVar("Result")
+
+REQUEST_ID_HEADER = "X-Request-Id"
+_TRACE_ID = re.compile(r"[0-9a-f]{32}")
+_INVALID_TRACE_ID = "0" * 32
 
 
 def actor(caller: Principal) -> str:
@@ -97,13 +102,17 @@ def commit_channel_read(
 
 
 def correlation_id(request: Request) -> str | None:
-    """The W3C trace id of `traceparent`, else the client's `X-Request-Id`."""
-    traceparent = request.headers.get("traceparent", "")
-    parts = traceparent.split("-")
-    if len(parts) == 4 and len(parts[1]) == 32:
+    """The W3C trace id of `traceparent`, else the client's `X-Request-Id` (its first 64
+    characters). A trace id that is not 32 lower-case hex digits, or all zeros, is
+    ignored, as W3C Trace Context says; an `X-Request-Id` holding a character
+    `domain.text` refuses is refused (`ForbiddenCharacter`), as it would be stored."""
+    parts = request.headers.get("traceparent", "").split("-")
+    if len(parts) == 4 and _TRACE_ID.fullmatch(parts[1]) and parts[1] != _INVALID_TRACE_ID:
         return parts[1]
-    request_id = request.headers.get("X-Request-Id")
-    return request_id[:64] if request_id else None
+    request_id = request.headers.get(REQUEST_ID_HEADER)
+    if not request_id:
+        return None
+    return text.require_plain(request_id, field=REQUEST_ID_HEADER)[:64]
 
 
 def answer_once(

@@ -45,7 +45,9 @@ NEXT_EXECUTIONS = 3
 #: Most schedules one page holds.
 MAX_PAGE = 100
 
-IdempotencyKey = Annotated[str, Header(alias=HEADER, min_length=1, max_length=128)]
+IdempotencyKey = Annotated[str, Header(alias=HEADER, min_length=1, max_length=128), schemas.PLAIN]
+#: An opaque cursor a listing returned; audited reads keep it as sent.
+Cursor = Annotated[str | None, Query(max_length=200), schemas.PLAIN]
 IfMatch = Annotated[str | None, Header(alias="If-Match")]
 
 routes = APIRouter(
@@ -131,7 +133,7 @@ def page(
     status: ScheduleStatus | None = None,
     kind: ScheduleKind | None = None,
     limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 50,
-    cursor: Annotated[str | None, Query(max_length=200)] = None,
+    cursor: Cursor = None,
 ) -> schemas.SchedulePage:
     """The caller's customer's schedules, newest first, a page at a time."""
     customer_id = customer_of(caller)

@@ -2,24 +2,64 @@
 
 The CLI reads the same documents (`tsched preview --file`), so what a developer tries
 locally is what the HTTP API accepts. Amounts are decimal strings, never JSON numbers;
-dates and times are ISO 8601 / RFC 3339.
+dates and times are ISO 8601 / RFC 3339. No text may hold the characters
+`domain.text` refuses (controls, bidirectional overrides, ...): `PlainText`.
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from datetime import date, datetime, time
+from types import MappingProxyType
 from typing import Annotated, Any, Literal
 from uuid import UUID
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    ValidationInfo,
+)
+from pydantic_core import PydanticCustomError
 
 # Aliased: the JSON fields `calendar` and `recurrence` would shadow the modules.
 from scheduler.domain import calendar as calendars
-from scheduler.domain import money, plan, reminder, schedule
+from scheduler.domain import errors, money, plan, reminder, schedule, text
 from scheduler.domain import recurrence as recurrences
 
 _WEEKDAYS = ("MO", "TU", "WE", "TH", "FR", "SA", "SU")
+
+#: The validation context of a document read back from the store: its text is not
+#: checked again (`PLAIN`), so a schedule stored before a character was refused stays
+#: readable, and payable. Changing it checks the whole document again.
+AS_STORED: Mapping[str, bool] = MappingProxyType({"as_stored": True})
+
+
+def _plain(value: object, info: ValidationInfo) -> object:
+    """Refuse a string holding a character `domain.text` refuses, as a validation error
+    of the field it is in, so the problem's `errors` names the field."""
+    if not isinstance(value, str) or _as_stored(info):
+        return value
+    found = text.first_forbidden(value)
+    if found is not None:
+        raise PydanticCustomError(errors.ForbiddenCharacter.code, str(found))
+    return value
+
+
+def _as_stored(info: ValidationInfo) -> bool:
+    context = info.context
+    return isinstance(context, Mapping) and context.get("as_stored") is True
+
+
+#: The `domain.text` rule as a pydantic validator. It runs before any other check of
+#: the field, on the text as sent (before whitespace is stripped, say); put it last in
+#: an `Annotated` whose other constraints are a string's.
+PLAIN = BeforeValidator(_plain)
+#: A string a caller sends: in a document, a query parameter or a header.
+PlainText = Annotated[str, PLAIN]
 
 DecimalString = Annotated[str, StringConstraints(pattern=r"^-?[0-9]+(\.[0-9]+)?$")]
 CurrencyCode = Annotated[str, StringConstraints(pattern=r"^[A-Z]{3}$")]
@@ -57,7 +97,7 @@ class RecurrenceIn(_Shape):
 class BusinessDaysIn(_Shape):
     """Which days count as business days and what happens to a date that is not one."""
 
-    calendar: str | None = Field(default=None, max_length=16)
+    calendar: PlainText | None = Field(default=None, max_length=16)
     convention: calendars.Convention = calendars.Convention.FOLLOWING
 
 
@@ -71,19 +111,19 @@ class ScheduleIn(_Shape):
     """
 
     kind: schedule.ScheduleKind
-    debit_account: str = Field(min_length=1, max_length=34)
-    credit_account: str = Field(min_length=1, max_length=34)
+    debit_account: PlainText = Field(min_length=1, max_length=34)
+    credit_account: PlainText = Field(min_length=1, max_length=34)
     amount: AmountIn
     start_date: date
     time_of_day: time
-    time_zone: str = Field(min_length=1, max_length=64)
+    time_zone: PlainText = Field(min_length=1, max_length=64)
     recurrence: RecurrenceIn | None = None
     business_days: BusinessDaysIn = Field(default_factory=BusinessDaysIn)
-    reminders: list[str] = Field(
+    reminders: list[PlainText] = Field(
         default_factory=lambda: list(reminder.DEFAULT_OFFSETS), max_length=schedule.MAX_REMINDERS
     )
     purpose: schedule.Purpose = schedule.Purpose.TRANSFER
-    reference: str = Field(default="", max_length=schedule.MAX_REFERENCE_LENGTH)
+    reference: PlainText = Field(default="", max_length=schedule.MAX_REFERENCE_LENGTH)
 
     def to_recurrence(self) -> recurrences.Recurrence:
         """The domain recurrence this document describes."""
@@ -137,11 +177,11 @@ class ScheduleChangeIn(_Shape):
     amount: AmountIn | None = None
     start_date: date | None = None
     time_of_day: time | None = None
-    time_zone: str | None = Field(default=None, min_length=1, max_length=64)
+    time_zone: PlainText | None = Field(default=None, min_length=1, max_length=64)
     recurrence: RecurrenceIn | None = None
     business_days: BusinessDaysIn | None = None
-    reminders: list[str] | None = Field(default=None, max_length=schedule.MAX_REMINDERS)
-    reference: str | None = Field(default=None, max_length=schedule.MAX_REFERENCE_LENGTH)
+    reminders: list[PlainText] | None = Field(default=None, max_length=schedule.MAX_REMINDERS)
+    reference: PlainText | None = Field(default=None, max_length=schedule.MAX_REFERENCE_LENGTH)
 
     def applied_to(self, definition: dict[str, Any]) -> dict[str, Any]:
         """The stored document `definition` with the given fields replaced."""

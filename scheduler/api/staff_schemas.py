@@ -13,7 +13,7 @@ from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, StringConstraints
 
-from scheduler.api.schemas import AmountIn
+from scheduler.api.schemas import PLAIN, AmountIn
 from scheduler.domain.audit import AuditRecord
 from scheduler.domain.operation import Operation
 from scheduler.domain.retry import recommended_action
@@ -24,7 +24,11 @@ from scheduler.service.verify_audit import VerificationReport
 #: The statuses the operations listing may be asked for: those a person re-drives from.
 StoppedStatus = Literal["failed", "dead"]
 
-Reason = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=400)]
+#: Why a person did something: one line of text (`domain.text`), checked as sent, then
+#: stripped of the spaces around it.
+Reason = Annotated[
+    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=400), PLAIN
+]
 
 
 class _Shape(BaseModel):

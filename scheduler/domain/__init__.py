@@ -16,4 +16,5 @@ __all__ = [
     "reminder",
     "retry",
     "schedule",
+    "text",
 ]

@@ -84,6 +84,23 @@ class InvalidSchedule(ValidationError):
     code = "invalid_schedule"
 
 
+class ForbiddenCharacter(ValidationError):
+    """The text holds a character that is not allowed.
+
+    A control character, a line separator, a bidirectional override or isolate, or a
+    lone surrogate (`text`)."""
+
+    code = "forbidden_character"
+
+    def __init__(
+        self, message: str | None = None, *, field: str, position: int, code_point: int
+    ) -> None:
+        super().__init__(message, field=field, position=position, code_point=code_point)
+        #: Where the first refused character is, counted from 0, and which it is.
+        self.position = position
+        self.code_point = code_point
+
+
 class IllegalTransition(SchedulerError):
     """The operation cannot move from its current status to the requested one."""
 

@@ -197,6 +197,20 @@ def test_a_body_over_the_limit_is_a_413_problem_and_stores_nothing(
     assert exactly.status_code == 201
 
 
+def test_a_reference_with_a_control_character_is_a_422_problem_naming_it(
+    worker: Worker, runtime: bootstrap.Runtime
+) -> None:
+    response = worker.call(
+        "POST", "/v1/schedules", key="k-1", body=MORTGAGE | {"reference": "Rent\x1b[2J"}
+    )
+
+    assert response.status_code == 422
+    problem = _json(response)
+    assert problem["type"] == "urn:tsched:problem:forbidden_character"
+    assert [error["field"] for error in problem["errors"]] == ["reference"]
+    assert _count(runtime, tables.schedule) == 0
+
+
 def test_another_customers_schedule_is_a_404_problem(worker: Worker) -> None:
     created = _json(worker.call("POST", "/v1/schedules", key="k-1", body=MORTGAGE))
     path = f"/v1/schedules/{created['id']}"

@@ -200,7 +200,8 @@ def _parsed(
 def _parse_cached(
     schedule_id: UUID, version: int, customer_id: str, created_at: datetime, definition: str
 ) -> Schedule:
-    document = schemas.ScheduleIn.model_validate_json(definition)
+    # As stored: a document accepted before a rule on its text existed stays readable.
+    document = schemas.ScheduleIn.model_validate_json(definition, context=schemas.AS_STORED)
     return document.to_schedule(
         schedule_id=schedule_id, customer_id=customer_id, created_at=created_at
     )
