@@ -9,8 +9,8 @@ id. A later copy of an event can reach the topic when:
 * a message was in flight when its time ran out: librdkafka reports it as timed out
   (status "possibly persisted") although the broker may have written it;
 * the relay crashed, or its database commit failed, after the broker acknowledged;
-* two relays read the same batch (the dispatcher runs one relay at a time, so this
-  needs an overlap of two orchestrations).
+* a relay stalled past its hold on the batch (`publish_outbox`'s lease, twice the
+  delivery timeout) and another relay claimed the batch meanwhile.
 
 Consumers therefore de-duplicate by the CloudEvent `id`.
 
