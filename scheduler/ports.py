@@ -93,6 +93,16 @@ class AccountDirectory(Protocol):
         ...
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class OutboxBacklog:
+    """Events waiting to be published: how many (counted up to a bound), and when the
+    oldest of them happened (None when none waits)."""
+
+    unpublished: int
+    counted_up_to: int
+    oldest_at: datetime | None
+
+
 class OutboxRepository(Protocol):
     """Events waiting to be published, written in the same transaction as the change."""
 
@@ -114,6 +124,11 @@ class OutboxRepository(Protocol):
         """Hold up to `limit` of the oldest unpublished events for `relay` until `until`
         and return them, oldest first: events no relay holds, events whose hold ended by
         `now`, and events `relay` holds already. Another relay's claim skips them."""
+        ...
+
+    def backlog(self, at_most: int) -> OutboxBacklog:
+        """How many events wait to be published, counting no further than `at_most`,
+        and when the oldest happened."""
         ...
 
     def release(self, outbox_ids: Sequence[int], relay: str) -> None:

@@ -15,6 +15,7 @@ import sqlalchemy as sa
 from fastapi import FastAPI, Query, Request
 from fastapi.responses import JSONResponse
 
+from scheduler import ports
 from scheduler.api import (
     audit_routes,
     auth,
@@ -30,6 +31,8 @@ from scheduler.bootstrap import Runtime
 from scheduler.domain import plan, text
 
 API_VERSION = "v1"
+#: Readiness counts the events waiting in the outbox up to this many (an index scan).
+READINESS_BACKLOG_COUNT = 10_000
 
 
 def create_app(
@@ -81,15 +84,18 @@ def create_app(
         openapi_extra=problems.PUBLIC,
     )
     def readiness() -> JSONResponse:
-        """200 when the store answers a query, else a 503 problem."""
+        """200 when the store answers, else a 503 problem. The answer also says how the
+        events fare: the outbox's backlog and, where this process relays them, whether
+        the Kafka brokers answer. A broker outage delays notifications, not payments,
+        so it does not make the API unready."""
         try:
-            with runtime.engine.connect() as connection:
-                connection.execute(sa.text("SELECT 1"))
+            with runtime.unit_of_work() as uow:
+                backlog = uow.outbox.backlog(READINESS_BACKLOG_COUNT)
         except sa.exc.SQLAlchemyError:
             return problems.problem(
                 503, "store_unavailable", "The store does not answer.", extra={"retry": True}
             )
-        return JSONResponse({"status": "ready", "store": "ok"})
+        return JSONResponse({"status": "ready", "store": "ok", "events": _events(runtime, backlog)})
 
     @app.post(f"/{API_VERSION}/schedules/preview", tags=["schedules"])
     def preview(
@@ -110,6 +116,25 @@ def create_app(
         ]
 
     return app
+
+
+def _events(runtime: Runtime, backlog: ports.OutboxBacklog) -> dict[str, object]:
+    publisher = runtime.publisher
+    relay: dict[str, object] = {"kafka": "off" if publisher is None else "not relaying here"}
+    if isinstance(publisher, ports.ReportsBrokerStatus):
+        status = publisher.status()
+        if status.reachable is not None:
+            relay["kafka"] = "reachable" if status.reachable else "unreachable"
+            relay["since"] = None if status.since is None else status.since.isoformat()
+    waiting = backlog.oldest_at
+    return {
+        **relay,
+        "unpublished": backlog.unpublished,
+        "unpublished_counted_up_to": backlog.counted_up_to,
+        "oldest_unpublished_seconds": (
+            None if waiting is None else max(0.0, (runtime.clock.now() - waiting).total_seconds())
+        ),
+    }
 
 
 def _authenticate(verifier: auth.TokenVerifier | None, request: Request) -> auth.Principal:

@@ -20,6 +20,7 @@ import sqlalchemy as sa
 
 from scheduler.adapters.sql import bulk, statements, tables
 from scheduler.domain.events import SCHEMA_VERSION, Event, EventType, StoredEvent
+from scheduler.ports import OutboxBacklog
 
 
 def select_unpublished(limit: int) -> sa.Select[Any]:
@@ -129,6 +130,20 @@ class SqlOutboxRepository:
             {"limit": limit, "relay": relay, "now": now, "until": until},
         )
         return sorted((_stored(row) for row in rows), key=lambda stored: stored.outbox_id)
+
+    def backlog(self, at_most: int) -> OutboxBacklog:
+        outbox = tables.outbox
+        waiting = outbox.c.published_at.is_(None)
+        # Both read the partial index ix_outbox_unpublished: the count stops at at_most,
+        # and the oldest is its first entry (ids grow with time).
+        bounded = sa.select(outbox.c.id).where(waiting).limit(at_most).subquery()
+        count = self._connection.execute(sa.select(sa.func.count()).select_from(bounded))
+        oldest = self._connection.execute(
+            sa.select(outbox.c.occurred_at).where(waiting).order_by(outbox.c.id).limit(1)
+        ).scalar_one_or_none()
+        return OutboxBacklog(
+            unpublished=int(count.scalar_one()), counted_up_to=at_most, oldest_at=oldest
+        )
 
     def release(self, outbox_ids: Sequence[int], relay: str) -> None:
         outbox = tables.outbox

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import copy
-from collections.abc import Iterator
+import dataclasses
+import uuid
+from collections.abc import Iterator, Sequence
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -11,10 +14,13 @@ import pytest
 from fastapi.testclient import TestClient
 
 from scheduler import bootstrap
+from scheduler.adapters.sql import outbox
 from scheduler.api import auth
 from scheduler.api.app import create_app
 from scheduler.api.problems import Problem
 from scheduler.config import Settings
+from scheduler.domain.events import Event, EventType, StoredEvent
+from scheduler.ports import BrokerStatus
 from tests.support.schedules import MORTGAGE
 from tests.unit.api.conftest import Headers
 
@@ -28,7 +34,61 @@ def test_liveness_answers_ok(client: TestClient) -> None:
 def test_readiness_answers_ready_when_the_store_answers(client: TestClient) -> None:
     response = client.get("/v1/health/ready")
 
-    assert (response.status_code, response.json()) == (200, {"status": "ready", "store": "ok"})
+    assert (response.status_code, response.json()) == (
+        200,
+        {
+            "status": "ready",
+            "store": "ok",
+            "events": {
+                "kafka": "off",
+                "unpublished": 0,
+                "unpublished_counted_up_to": 10_000,
+                "oldest_unpublished_seconds": None,
+            },
+        },
+    )
+
+
+class SilentBrokers:
+    """A publisher whose brokers did not answer its last round."""
+
+    def publish(self, events: Sequence[StoredEvent]) -> list[int]:
+        return []
+
+    def status(self) -> BrokerStatus:
+        return BrokerStatus(reachable=False, since=datetime(2027, 1, 4, 9, 0, tzinfo=UTC))
+
+
+def test_readiness_shows_a_broker_outage_and_the_waiting_events_but_stays_ready(
+    runtime: bootstrap.Runtime,
+) -> None:
+    with runtime.engine.begin() as connection:
+        outbox.SqlOutboxRepository(connection).add(
+            [
+                Event(
+                    event_id=uuid.uuid4(),
+                    type=EventType.REMINDER_DUE,
+                    schedule_id=uuid.uuid4(),
+                    customer_id="alice",
+                    occurred_at=runtime.clock.now() - timedelta(seconds=90),
+                    data={},
+                )
+                for _ in range(2)
+            ]
+        )
+    silent = dataclasses.replace(runtime, publisher=SilentBrokers())
+
+    with TestClient(create_app(silent)) as client:
+        response = client.get("/v1/health/ready")
+
+    assert response.status_code == 200
+    assert response.json()["events"] == {
+        "kafka": "unreachable",
+        "since": "2027-01-04T09:00:00+00:00",
+        "unpublished": 2,
+        "unpublished_counted_up_to": 10_000,
+        "oldest_unpublished_seconds": 90.0,
+    }
 
 
 def test_readiness_is_a_503_problem_when_the_store_does_not_answer(tmp_path: Path) -> None:
