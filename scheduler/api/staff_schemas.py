@@ -152,10 +152,20 @@ class AuditPage(_Shape):
 
 
 class BrokenBlockOut(_Shape):
-    """The first block that did not verify, and why."""
+    """The first block that did not verify, why, and which of its records differ, by
+    sequence number: `changed_seqs` are still in the block but no longer match the hash
+    sealed for them, `missing_seqs` were sealed in it and are gone (deleted or moved),
+    `added_seqs` are in it but were never sealed there (inserted or moved in).
+    `records_named` says whether those lists are complete; it is false, and they are
+    empty, when the block row itself does not verify (`chain_break`,
+    `hash_list_mismatch`) or the block was sealed before blocks kept a hash list."""
 
     block_no: int
     reason: str
+    records_named: bool
+    changed_seqs: list[int]
+    missing_seqs: list[int]
+    added_seqs: list[int]
 
 
 class VerificationOut(_Shape):
@@ -180,6 +190,13 @@ class VerificationOut(_Shape):
             first_broken=(
                 None
                 if broken is None
-                else BrokenBlockOut(block_no=broken.block_no, reason=broken.reason.value)
+                else BrokenBlockOut(
+                    block_no=broken.block_no,
+                    reason=broken.reason.value,
+                    records_named=broken.records_named,
+                    changed_seqs=list(broken.changed_seqs),
+                    missing_seqs=list(broken.missing_seqs),
+                    added_seqs=list(broken.added_seqs),
+                )
             ),
         )

@@ -259,7 +259,55 @@ def test_verification_finds_a_record_changed_in_the_database_after_sealing(
     report = client.get("/v1/audit/verification", headers=auditor()).json()
 
     assert report["ok"] is False
-    assert report["first_broken"] == {"block_no": 1, "reason": "records_digest_mismatch"}
+    assert report["first_broken"] == {
+        "block_no": 1,
+        "reason": "records_digest_mismatch",
+        "records_named": True,
+        "changed_seqs": [2],
+        "missing_seqs": [],
+        "added_seqs": [],
+    }
+
+
+def test_verification_names_records_deleted_or_renumbered_in_a_sealed_block(
+    client: TestClient, auditor: StaffHeaders, runtime: bootstrap.Runtime, trail: dict[str, str]
+) -> None:
+    _seal(runtime)
+    t = tables.audit_record
+    with runtime.engine.begin() as connection:
+        connection.execute(sa.delete(t).where(t.c.seq == 1))
+        connection.execute(sa.update(t).where(t.c.seq == 3).values(seq=4))
+
+    report = client.get("/v1/audit/verification", headers=auditor()).json()
+
+    assert report["first_broken"] == {
+        "block_no": 1,
+        "reason": "count_mismatch",
+        "records_named": True,
+        "changed_seqs": [],
+        "missing_seqs": [1, 3],
+        "added_seqs": [4],
+    }
+
+
+def test_verification_of_a_block_with_an_edited_hash_list_names_no_record(
+    client: TestClient, auditor: StaffHeaders, runtime: bootstrap.Runtime, trail: dict[str, str]
+) -> None:
+    _seal(runtime)
+    b = tables.audit_block
+    with runtime.engine.begin() as connection:
+        connection.execute(sa.update(b).values(record_hashes="2:" + "0" * 64))
+
+    report = client.get("/v1/audit/verification", headers=auditor()).json()
+
+    assert report["first_broken"] == {
+        "block_no": 1,
+        "reason": "hash_list_mismatch",
+        "records_named": False,
+        "changed_seqs": [],
+        "missing_seqs": [],
+        "added_seqs": [],
+    }
 
 
 def test_verifying_is_audited_with_its_outcome(
