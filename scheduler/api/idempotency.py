@@ -14,8 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from scheduler.api import schemas
-from scheduler.domain import errors
+from scheduler.domain import definition, errors
 from scheduler.ports import StoredResponse, UnitOfWork
 
 HEADER = "Idempotency-Key"
@@ -58,7 +57,7 @@ class IdempotentRequest:
     def of(cls, customer_id: str, key: str, method: str, path: str, body: Any) -> IdempotentRequest:
         """Fingerprint the method, path and JSON body (canonical, so spacing and key order
         do not matter)."""
-        text = f"{method} {path}\n{schemas.canonical_json(body)}"
+        text = f"{method} {path}\n{definition.canonical_json(body)}"
         digest = hashlib.sha256(text.encode()).hexdigest()
         return cls(customer_id=customer_id, key=key, request_hash=digest)
 

@@ -8,10 +8,7 @@ dates and times are ISO 8601 / RFC 3339. No text may hold the characters
 
 from __future__ import annotations
 
-import json
-from collections.abc import Mapping
 from datetime import date, datetime, time
-from types import MappingProxyType
 from typing import Annotated, Any, Literal
 from uuid import UUID
 
@@ -21,37 +18,26 @@ from pydantic import (
     ConfigDict,
     Field,
     StringConstraints,
-    ValidationInfo,
 )
 from pydantic_core import PydanticCustomError
 
 # Aliased: the JSON fields `calendar` and `recurrence` would shadow the modules.
 from scheduler.domain import calendar as calendars
-from scheduler.domain import errors, money, plan, reminder, schedule, text
+from scheduler.domain import definition, errors, money, plan, reminder, schedule, text
 from scheduler.domain import recurrence as recurrences
 
-_WEEKDAYS = ("MO", "TU", "WE", "TH", "FR", "SA", "SU")
 
-#: The validation context of a document read back from the store: its text is not
-#: checked again (`PLAIN`), so a schedule stored before a character was refused stays
-#: readable, and payable. Changing it checks the whole document again.
-AS_STORED: Mapping[str, bool] = MappingProxyType({"as_stored": True})
-
-
-def _plain(value: object, info: ValidationInfo) -> object:
+def _plain(value: object) -> object:
     """Refuse a string holding a character `domain.text` refuses, as a validation error
-    of the field it is in, so the problem's `errors` names the field."""
-    if not isinstance(value, str) or _as_stored(info):
+    of the field it is in, so the problem's `errors` names the field. (The store reads
+    definitions back through `domain.definition`, which does not check this again: a
+    schedule stored before a character was refused stays readable, and payable.)"""
+    if not isinstance(value, str):
         return value
     found = text.first_forbidden(value)
     if found is not None:
         raise PydanticCustomError(errors.ForbiddenCharacter.code, str(found))
     return value
-
-
-def _as_stored(info: ValidationInfo) -> bool:
-    context = info.context
-    return isinstance(context, Mapping) and context.get("as_stored") is True
 
 
 #: The `domain.text` rule as a pydantic validator. It runs before any other check of
@@ -125,47 +111,16 @@ class ScheduleIn(_Shape):
     purpose: schedule.Purpose = schedule.Purpose.TRANSFER
     reference: PlainText = Field(default="", max_length=schedule.MAX_REFERENCE_LENGTH)
 
-    def to_recurrence(self) -> recurrences.Recurrence:
-        """The domain recurrence this document describes."""
-        rule = self.recurrence
-        if rule is None:
-            return recurrences.Recurrence(
-                frequency=recurrences.Frequency.ONCE,
-                start=self.start_date,
-                time_of_day=self.time_of_day,
-                time_zone=self.time_zone,
-            )
-        return recurrences.Recurrence(
-            frequency=recurrences.Frequency(rule.frequency),
-            start=self.start_date,
-            time_of_day=self.time_of_day,
-            time_zone=self.time_zone,
-            interval=rule.interval,
-            weekdays=frozenset(_WEEKDAYS.index(day) + 1 for day in rule.weekdays),
-            day_of_month=rule.day_of_month,
-            month=rule.month,
-            until=rule.until,
-            count=rule.count,
-        )
-
     def to_schedule(
         self, *, schedule_id: UUID, customer_id: str, created_at: datetime
     ) -> schedule.Schedule:
-        """The domain schedule, validated by the domain's rules."""
-        return schedule.Schedule(
-            id=schedule_id,
+        """The domain schedule, read from this document as the store reads it back:
+        `model_dump` is a definition of the current version (`domain.definition`)."""
+        return definition.to_schedule(
+            self.model_dump(mode="json"),
+            schedule_id=schedule_id,
             customer_id=customer_id,
-            kind=self.kind,
-            debit_account=self.debit_account,
-            credit_account=self.credit_account,
-            amount=self.amount.to_money(),
-            recurrence=self.to_recurrence(),
             created_at=created_at,
-            calendar=calendars.BusinessCalendar(calendar_id=self.business_days.calendar),
-            convention=self.business_days.convention,
-            reminders=tuple(reminder.ReminderOffset.parse(text) for text in self.reminders),
-            purpose=self.purpose,
-            reference=self.reference,
         )
 
 
@@ -229,11 +184,6 @@ class PlannedExecutionOut(_Shape):
                 for item in planned.reminders
             ],
         )
-
-
-def canonical_json(document: Any) -> str:
-    """A JSON document's canonical text (sorted keys, no spaces)."""
-    return json.dumps(document, sort_keys=True, separators=(",", ":"))
 
 
 class ScheduleOut(_Shape):

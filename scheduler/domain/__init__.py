@@ -5,6 +5,7 @@ __all__ = [
     "audit",
     "calendar",
     "currency",
+    "definition",
     "errors",
     "events",
     "localtime",

@@ -101,6 +101,12 @@ class ForbiddenCharacter(ValidationError):
         self.code_point = code_point
 
 
+class UnreadableDefinition(SchedulerError):
+    """A stored schedule definition is not a document of its version."""
+
+    code = "unreadable_definition"
+
+
 class IllegalTransition(SchedulerError):
     """The operation cannot move from its current status to the requested one."""
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 from functools import lru_cache
@@ -12,12 +13,9 @@ from uuid import UUID
 import sqlalchemy as sa
 
 from scheduler.adapters.sql import statements, tables
-from scheduler.api import schemas
+from scheduler.domain import definition as definitions
 from scheduler.domain.schedule import LIVE_STATUSES, Schedule, ScheduleKind, ScheduleStatus
 from scheduler.ports import ScheduleState, StoredSchedule
-
-#: Version of the stored `definition` document (schemas.ScheduleIn).
-DEFINITION_VERSION = 1
 
 _t = tables.schedule
 _LIVE = sorted(status.value for status in LIVE_STATUSES)
@@ -143,7 +141,7 @@ def _terms(stored: StoredSchedule, at: datetime) -> dict[str, Any]:
         "currency": schedule.amount.currency.code,
         "time_zone": schedule.recurrence.time_zone,
         "definition": stored.definition,
-        "definition_version": DEFINITION_VERSION,
+        "definition_version": definitions.VERSION,
         "first_index": schedule.first_index,
         "next_index": stored.next_index,
         "updated_at": at,
@@ -159,6 +157,7 @@ def _select_stored() -> sa.Select[Any]:
         _t.c.version,
         _t.c.created_at,
         _t.c.definition,
+        _t.c.definition_version,
         _t.c.first_index,
         _t.c.next_index,
         _t.c.channel,
@@ -166,7 +165,7 @@ def _select_stored() -> sa.Select[Any]:
 
 
 def _stored(row: Any) -> tuple[UUID, StoredSchedule]:
-    schedule = _parsed(row.id, row.version, row.customer_id, row.created_at, row.definition)
+    schedule = _parsed(row, row.definition)
     return row.id, StoredSchedule(
         schedule=dataclasses.replace(
             schedule,
@@ -186,22 +185,36 @@ def _exactly_one(rowcount: int) -> bool:
     return rowcount == 1
 
 
-def _parsed(
-    schedule_id: UUID, version: int, customer_id: str, created_at: datetime, definition: Any
-) -> Schedule:
+def _parsed(row: Any, definition: Any) -> Schedule:
     # Parsing a definition validates its recurrence and calendar; the dispatcher would
-    # otherwise repeat that for every operation of the schedule.
+    # otherwise repeat that for every operation of the schedule. Keyed by the schedule's
+    # version too: an amendment stores a new definition under a new version.
     return _parse_cached(
-        schedule_id, version, customer_id, created_at, schemas.canonical_json(definition)
+        schedule_id=row.id,
+        version=row.version,
+        customer_id=row.customer_id,
+        created_at=row.created_at,
+        definition_version=row.definition_version,
+        definition=definitions.canonical_json(definition),
     )
 
 
 @lru_cache(maxsize=4096)
 def _parse_cached(
-    schedule_id: UUID, version: int, customer_id: str, created_at: datetime, definition: str
+    *,
+    schedule_id: UUID,
+    version: int,
+    customer_id: str,
+    created_at: datetime,
+    definition_version: int,
+    definition: str,
 ) -> Schedule:
-    # As stored: a document accepted before a rule on its text existed stays readable.
-    document = schemas.ScheduleIn.model_validate_json(definition, context=schemas.AS_STORED)
-    return document.to_schedule(
-        schedule_id=schedule_id, customer_id=customer_id, created_at=created_at
+    # Read as stored: the text rules a caller's document must pass are not checked
+    # again, so a schedule accepted before a rule existed stays readable, and payable.
+    return definitions.to_schedule(
+        json.loads(definition),
+        schedule_id=schedule_id,
+        customer_id=customer_id,
+        created_at=created_at,
+        version=definition_version,
     )
