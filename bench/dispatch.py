@@ -121,6 +121,11 @@ class EventsDrained:
     drained_after: float
 
     def line(self) -> str:
+        if not self.outage_seconds:
+            return (
+                f"Kafka up throughout: {self.peak_unpublished:,} events waiting when the "
+                f"transfers were done, all published {self.drained_after:.1f} s later"
+            )
         return (
             f"Kafka stopped {self.outage_seconds:.0f} s: outbox peaked at "
             f"{self.peak_unpublished:,} events, empty {self.drained_after:.1f} s after it returned"
@@ -284,7 +289,9 @@ def _unpublished(engine: sa.Engine) -> int:
 
 
 def _drain(engine: sa.Engine, kafka: KafkaOutage, outage: _Outage) -> EventsDrained:
-    """Wait until the outbox is empty; how it went."""
+    """Wait until the outbox is empty; how it went, timed from the broker's return (or,
+    without an outage, from now)."""
+    since = outage.returned if kafka.seconds else time.monotonic()
     peak = 0
     while True:
         unpublished = _unpublished(engine)
@@ -293,7 +300,7 @@ def _drain(engine: sa.Engine, kafka: KafkaOutage, outage: _Outage) -> EventsDrai
             return EventsDrained(
                 outage_seconds=kafka.seconds,
                 peak_unpublished=max(peak, outage.peak_unpublished),
-                drained_after=time.monotonic() - outage.returned,
+                drained_after=time.monotonic() - since,
             )
         time.sleep(0.25)
 
