@@ -54,6 +54,12 @@ class NaiveDatetime(ValidationError):
     code = "naive_datetime"
 
 
+class InstantOutOfRange(ValidationError):
+    """A date-time lies so near year 1 or 9999 that it has no UTC equivalent."""
+
+    code = "instant_out_of_range"
+
+
 class UnknownTimeZone(ValidationError):
     """The time zone is not a known IANA time zone."""
 

@@ -76,7 +76,13 @@ def to_utc(day: date, at: time, tz: tzinfo) -> datetime:
 
 
 def require_aware(moment: datetime, *, field: str = "datetime") -> datetime:
-    """Return `moment` converted to UTC; refuse a naive datetime."""
+    """Return `moment` converted to UTC; refuse a naive datetime, and one so near the
+    ends of the calendar (0001-01-01T00:00+00:01, say) that UTC has no such instant."""
     if moment.tzinfo is None or moment.utcoffset() is None:
         raise errors.NaiveDatetime(f"{field} must carry a time zone offset", field=field)
-    return moment.astimezone(UTC)
+    try:
+        return moment.astimezone(UTC)
+    except OverflowError:
+        raise errors.InstantOutOfRange(
+            f"{field} has no UTC equivalent: it is out of range", field=field
+        ) from None

@@ -156,3 +156,17 @@ def test_require_aware_returns_the_same_instant_in_utc() -> None:
     moment = datetime(2027, 7, 1, 9, 0, tzinfo=LONDON)
     assert localtime.require_aware(moment) == datetime(2027, 7, 1, 8, 0, tzinfo=UTC)
     assert localtime.require_aware(moment).tzinfo is UTC
+
+
+@pytest.mark.parametrize(
+    "moment",
+    [
+        datetime(1, 1, 1, 0, 0, tzinfo=timezone(timedelta(minutes=1))),
+        datetime(9999, 12, 31, 23, 59, tzinfo=timezone(timedelta(minutes=-1))),
+    ],
+)
+def test_require_aware_refuses_an_instant_with_no_utc_equivalent(moment: datetime) -> None:
+    with pytest.raises(errors.InstantOutOfRange) as raised:
+        localtime.require_aware(moment, field="from")
+
+    assert raised.value.field == "from"
