@@ -49,12 +49,17 @@ from scheduler.api.auth.principal import (
     Unauthenticated,
     bearer_token,
 )
+from scheduler.domain import errors
 
 ALLOWED_ALGORITHMS: tuple[str, ...] = ("RS256", "ES256")
 LEEWAY = timedelta(seconds=30)
 REQUIRED_CLAIMS: tuple[str, ...] = ("exp", "iss", "aud", "sub")
 #: Tokens longer than this are refused before parsing (Entra ID tokens are a few KiB).
 MAX_TOKEN_LENGTH = 16 * 1024
+#: Longest customer id (claim or X-Customer-Id) and token subject: what the store's
+#: customer_id columns hold (64). An Entra ID subject is 36 (an application's object
+#: id) or 43 characters (a user's pairwise id).
+MAX_ID_LENGTH = 64
 
 
 _KEY_TYPES: dict[str, type[Any]] = {
@@ -140,17 +145,10 @@ class TokenVerifier:
         return claims
 
     def _principal(self, claims: Mapping[str, Any], customer_header: str | None) -> Principal:
-        subject = claims["sub"]
-        if not isinstance(subject, str) or not subject:
-            raise Unauthenticated("the token's subject is not a string", reason="invalid")
+        subject, claimed = self._ids(claims, customer_header)
         roles = _roles(claims.get("roles"))
         if not roles:
             raise Forbidden("the token carries no role this API knows", reason="no_role")
-        claimed = claims.get(self.customer_claim)
-        if claimed is not None and (not isinstance(claimed, str) or not claimed):
-            raise Unauthenticated(
-                f"the {self.customer_claim!r} claim is not a string", reason="invalid"
-            )
         jti = claims.get("jti")
         token_id = jti if isinstance(jti, str) else None
 
@@ -187,6 +185,32 @@ class TokenVerifier:
                 reason="acting",
             )
         return Principal(subject, roles, token_id=token_id)
+
+    def _ids(
+        self, claims: Mapping[str, Any], customer_header: str | None
+    ) -> tuple[str, str | None]:
+        """The token's subject and customer claim, checked as strings the store can
+        hold, as is the `X-Customer-Id` value."""
+        subject = claims["sub"]
+        if not isinstance(subject, str) or not subject:
+            raise Unauthenticated("the token's subject is not a string", reason="invalid")
+        claimed = claims.get(self.customer_claim)
+        if claimed is not None and (not isinstance(claimed, str) or not claimed):
+            raise Unauthenticated(
+                f"the {self.customer_claim!r} claim is not a string", reason="invalid"
+            )
+        for name, value in (("subject", subject), (repr(self.customer_claim), claimed)):
+            if value is not None and len(value) > MAX_ID_LENGTH:
+                raise Unauthenticated(
+                    f"the token's {name} is longer than {MAX_ID_LENGTH} characters",
+                    reason="invalid",
+                )
+        if customer_header is not None and len(customer_header) > MAX_ID_LENGTH:
+            raise errors.ValidationError(
+                f"{CUSTOMER_HEADER} is longer than {MAX_ID_LENGTH} characters",
+                field=CUSTOMER_HEADER,
+            )
+        return subject, claimed
 
 
 def _roles(value: object) -> frozenset[Role]:

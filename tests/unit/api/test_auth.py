@@ -581,3 +581,32 @@ def test_a_damaged_key_file_is_reported(tmp_path: Path) -> None:
 
     with pytest.raises(SchedulerError, match="RSA private key"):
         DevelopmentSigner(tmp_path)
+
+
+# Ids the store cannot hold ------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "overrides",
+    [{"sub": "s" * 65}, {"customer_id": "c" * 65}],
+    ids=["subject", "customer claim"],
+)
+def test_an_id_longer_than_the_store_holds_is_refused_as_an_invalid_token(
+    verifier: TokenVerifier, key: Key, overrides: dict[str, Any]
+) -> None:
+    error = refused(verifier, key.sign(claims(**overrides)))
+
+    assert isinstance(error, Unauthenticated)
+    assert "longer than 64 characters" in error.message
+
+
+def test_a_customer_header_longer_than_the_store_holds_is_a_validation_error(
+    verifier: TokenVerifier, key: Key
+) -> None:
+    token = key.sign(claims(roles=["channel"], customer_id=None))
+
+    error = refused(verifier, token, customer_header="c" * 65)
+
+    assert isinstance(error, ValidationError)
+    assert error.field == "X-Customer-Id"
+    assert verifier.verify(token, customer_header="c" * 64).customer_id == "c" * 64
