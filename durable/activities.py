@@ -10,19 +10,17 @@ fails the activity, and the orchestration's `RetryOptions` call it again.
 from __future__ import annotations
 
 import logging
-import time
 from datetime import timedelta
 from uuid import UUID
 
 import azure.durable_functions as df
 
 from durable import messages, names
-from scheduler import bootstrap
+from scheduler import bootstrap, relay
 from scheduler.adapters.sql.transient import retry_transient
 from scheduler.service.claim_due import claim_due
 from scheduler.service.execute_claimed import Dispatch
 from scheduler.service.execute_leased import execute_leased
-from scheduler.service.publish_outbox import publish_outbox
 from scheduler.service.purge_expired_responses import purge_expired_responses
 from scheduler.service.seal_audit import seal_audit
 
@@ -126,15 +124,5 @@ def publish_events(_request: None) -> messages.PublishResult:
     publisher = runtime.publisher
     if publisher is None:
         return messages.PublishResult(published=0, more=False)
-    deadline = time.monotonic() + PUBLISH_SECONDS
-    published = 0
-    while True:
-        result = publish_outbox(
-            uow=runtime.unit_of_work(),
-            publisher=publisher,
-            clock=runtime.clock,
-            relay=runtime.worker,
-        )
-        published += result.published
-        if not result.more_to_publish or time.monotonic() >= deadline:
-            return messages.PublishResult(published=published, more=result.more_to_publish)
+    drained = relay.drain(runtime, publisher, seconds=PUBLISH_SECONDS)
+    return messages.PublishResult(published=drained.published, more=drained.more)

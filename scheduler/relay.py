@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -76,10 +77,21 @@ def relay(
             stop.wait(settings.idle_sleep)
 
 
-def drain(runtime: Runtime, publisher: EventPublisher) -> int:
-    """Publish until the outbox is empty or the bus leaves a round unacknowledged;
-    returns how many events were published. For a batch job's end (`serve
-    --until-idle`): each round waits at most the publisher's delivery timeout."""
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Drained:
+    """What `drain` did: events published, and whether a full batch still waited when it
+    stopped (its time was up)."""
+
+    published: int
+    more: bool
+
+
+def drain(runtime: Runtime, publisher: EventPublisher, *, seconds: float | None = None) -> Drained:
+    """Publish rounds until the outbox is empty, the bus leaves a round unacknowledged,
+    or, given `seconds`, that long has passed (a round started before runs to its end,
+    within the publisher's delivery timeout). For a batch job's end (`serve
+    --until-idle`) and the Azure relay's publish activity."""
+    deadline = None if seconds is None else time.monotonic() + seconds
     published = 0
     while True:
         result = publish_outbox(
@@ -89,8 +101,9 @@ def drain(runtime: Runtime, publisher: EventPublisher) -> int:
             relay=runtime.worker,
         )
         published += result.published
-        if not result.more_to_publish:
-            return published
+        out_of_time = deadline is not None and time.monotonic() >= deadline
+        if not result.more_to_publish or out_of_time:
+            return Drained(published=published, more=result.more_to_publish)
 
 
 class RelayThread:

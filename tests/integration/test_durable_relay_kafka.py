@@ -5,7 +5,6 @@ product's Kafka producer."""
 from __future__ import annotations
 
 import json
-import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -14,10 +13,9 @@ import pytest
 
 from durable import activities, names
 from scheduler import bootstrap
-from scheduler.adapters.sql import migrate, outbox
+from scheduler.adapters.sql import migrate
 from scheduler.config import Settings
-from scheduler.domain.events import Event, EventType
-from tests.support import kafka_topics
+from tests.support import kafka_topics, outbox_events
 from tests.support.clock import SettableClock
 from tests.support.durable_dispatch import use_runtime
 from tests.support.durable_replay import ReplayHarness
@@ -43,27 +41,10 @@ def runtime(
     runtime.close()
 
 
-def _write_events(runtime: bootstrap.Runtime, count: int) -> set[str]:
-    events = [
-        Event(
-            event_id=uuid.uuid4(),
-            type=EventType.REMINDER_DUE,
-            schedule_id=uuid.uuid4(),
-            customer_id=f"customer-{number % 7}",
-            occurred_at=NOW,
-            data={"sequence": number},
-        )
-        for number in range(count)
-    ]
-    with runtime.engine.begin() as connection:
-        outbox.SqlOutboxRepository(connection).add(events)
-    return {str(event.event_id) for event in events}
-
-
 def test_the_relay_publishes_the_outbox_and_continues_as_new_while_more_waits(
     runtime: bootstrap.Runtime, kafka_bootstrap: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    written = _write_events(runtime, 1200)
+    written = outbox_events.write_reminders(runtime.engine, 1200, occurred_at=NOW)
     use_runtime(monkeypatch, runtime)
     # One relay round of 500 events per activity, so the budget runs out with more left.
     monkeypatch.setattr(activities, "PUBLISH_SECONDS", 0.0)
@@ -92,7 +73,7 @@ def test_the_relay_has_nothing_to_do_without_kafka(
     )
     try:
         migrate.upgrade(runtime.engine)
-        _write_events(runtime, 3)
+        outbox_events.write_reminders(runtime.engine, 3, occurred_at=NOW)
         use_runtime(monkeypatch, runtime)
 
         (generation,) = ReplayHarness(indexed_functions(), SettableClock(NOW)).run(

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 import threading
-import uuid
 from collections import Counter
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -16,13 +15,12 @@ import pytest
 import sqlalchemy as sa
 
 from scheduler.adapters import kafka
-from scheduler.adapters.sql import migrate, outbox
+from scheduler.adapters.sql import migrate
 from scheduler.adapters.sql.engine import create_engine
 from scheduler.adapters.sql.unit_of_work import SqlUnitOfWork
-from scheduler.domain.events import Event, EventType
 from scheduler.service.publish_outbox import PublishResult, publish_outbox
 from tests.services import postgres
-from tests.support import kafka_topics
+from tests.support import kafka_topics, outbox_events
 from tests.support.clock import SettableClock
 
 pytestmark = pytest.mark.integration
@@ -39,23 +37,6 @@ def engine(postgres_url: str) -> Iterator[sa.Engine]:
         migrate.upgrade(engine)
         yield engine
         engine.dispose()
-
-
-def _write_events(engine: sa.Engine) -> set[str]:
-    events = [
-        Event(
-            event_id=uuid.uuid4(),
-            type=EventType.REMINDER_DUE,
-            schedule_id=uuid.uuid4(),
-            customer_id=f"customer-{number % 50}",
-            occurred_at=NOW,
-            data={"sequence": number},
-        )
-        for number in range(EVENTS)
-    ]
-    with engine.begin() as connection:
-        outbox.SqlOutboxRepository(connection).add(events)
-    return {str(event.event_id) for event in events}
 
 
 def _relay_until_empty(
@@ -79,7 +60,7 @@ def _relay_until_empty(
 
 def test_two_relays_publish_each_event_once(engine: sa.Engine, kafka_bootstrap: str) -> None:
     topic = kafka_topics.create_topic(kafka_bootstrap)
-    written = _write_events(engine)
+    written = outbox_events.write_reminders(engine, EVENTS, occurred_at=NOW)
     start = threading.Barrier(2)
     rounds: dict[str, list[PublishResult]] = {}
 

@@ -25,6 +25,7 @@ from scheduler.domain.operation import OperationStatus
 from scheduler.service.publish_outbox import PublishResult
 from tests.support import schedules, store_faults
 from tests.support.clock import SettableClock
+from tests.support.publishers import RecordingPublisher
 
 CREATED_AT = datetime(2027, 2, 1, 12, 0, tzinfo=UTC)
 #: Monday 15 February 2027, 10:00 in London (GMT), when the transfers are due.
@@ -56,19 +57,6 @@ def runtime(tmp_path: Path) -> Iterator[bootstrap.Runtime]:
     runner.run_cycle(runtime, runner.LoopSettings())
     yield runtime
     runtime.close()
-
-
-class RecordingPublisher:
-    """An `EventPublisher` that records each batch and confirms every event except
-    those whose outbox ids are in `unconfirmed` (the bus did not acknowledge them)."""
-
-    def __init__(self) -> None:
-        self.batches: list[list[StoredEvent]] = []
-        self.unconfirmed: set[int] = set()
-
-    def publish(self, events: Sequence[StoredEvent]) -> list[int]:
-        self.batches.append(list(events))
-        return [stored.outbox_id for stored in events if stored.outbox_id not in self.unconfirmed]
 
 
 class SilentBus:
@@ -110,7 +98,7 @@ def test_draining_publishes_the_outbox_and_marks_what_the_bus_acknowledged(
 ) -> None:
     publisher = RecordingPublisher()
 
-    assert relay.drain(runtime, publisher) == 3
+    assert relay.drain(runtime, publisher) == relay.Drained(published=3, more=False)
 
     [batch] = publisher.batches
     assert [stored.event.type for stored in batch] == [

@@ -28,6 +28,7 @@ from scheduler.service.execute_claimed import TransactionMode
 from scheduler.service.verify_audit import verify_audit
 from tests.support import schedules
 from tests.support.clock import SettableClock
+from tests.support.publishers import RecordingPublisher
 
 
 @pytest.fixture(autouse=True)
@@ -94,19 +95,6 @@ def _operation_rows(runtime: bootstrap.Runtime) -> Sequence[sa.Row[Any, Any, Any
 def _unpublished(runtime: bootstrap.Runtime) -> list[StoredEvent]:
     with runtime.unit_of_work() as uow:
         return uow.outbox.unpublished(100)
-
-
-class RecordingPublisher:
-    """An `EventPublisher` that records each batch and confirms every event except
-    those whose outbox ids are in `unconfirmed` (the bus did not acknowledge them)."""
-
-    def __init__(self) -> None:
-        self.batches: list[list[StoredEvent]] = []
-        self.unconfirmed: set[int] = set()
-
-    def publish(self, events: Sequence[StoredEvent]) -> list[int]:
-        self.batches.append(list(events))
-        return [stored.outbox_id for stored in events if stored.outbox_id not in self.unconfirmed]
 
 
 class RaisingOnceGateway:
