@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Protocol, TypeVar
 
 import pytest
 
-from tests.services import azurite, kafka, postgres
+from tests.services import azurite, cosmos, kafka, postgres
 
 pytest_plugins = ["tests.support.settings"]
 
@@ -94,3 +94,9 @@ def azurite_blob(request: pytest.FixtureRequest) -> Iterator[azurite.AzuriteBlob
 def azurite_connection_string(azurite_blob: azurite.AzuriteBlob) -> str:
     """Storage connection string for Azurite's development account."""
     return azurite_blob.connection_string
+
+
+@pytest.fixture(scope="session")
+def cosmos_server(request: pytest.FixtureRequest) -> Iterator[cosmos.CosmosServer]:
+    """A Cosmos DB compatible server over HTTPS (its gaps: tests/services/cosmos.py)."""
+    yield from _run(request.config, "Cosmos DB server", cosmos.CosmosServer())
