@@ -144,6 +144,7 @@ module functions 'app/functions.bicep' = {
     sqlServerFqdn: sql.outputs.fullyQualifiedDomainName
     sqlDatabaseName: sql.outputs.databaseName
     cosmosEndpoint: cosmos.outputs.endpoint
+    cosmosDatabaseName: cosmos.outputs.databaseName
     serviceBusNamespace: serviceBus.outputs.fullyQualifiedNamespace
     exportsBlobUrl: storage.outputs.exportsBlobEndpoint
     kafkaBootstrapServers: kafkaBootstrapServers

@@ -29,7 +29,7 @@ from pydantic_settings import (
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
-from scheduler.domain import errors, reminder
+from scheduler.domain import audit, errors, reminder
 
 __all__ = ["LOCAL_SETTINGS_FILE", "Settings", "load_settings"]
 
@@ -136,7 +136,21 @@ class Settings(BaseSettings):
 
     cosmos_endpoint: str | None = None
     """Cosmos DB account endpoint of the history and audit archive; `None` turns the
-    archive off."""
+    archive off: SQL then keeps every attempt and audit record, and nothing is purged."""
+
+    cosmos_database: str = Field(default="tsched", pattern=r"^[A-Za-z0-9][A-Za-z0-9_-]{0,254}$")
+    """Cosmos DB database holding the archive's containers (`history`, `audit`)."""
+
+    archive_hot_months: int = Field(default=13, gt=0, le=120)
+    """Calendar months of history and audit records SQL keeps (the hot window), counted
+    back from now. With the archive on, older rows the archive has confirmed are purged
+    from SQL, and reads of older ranges go to the archive; 13 covers a year and the
+    month it is compared with."""
+
+    archive_retention_days: int = Field(default=audit.RETENTION_DAYS, gt=0)
+    """Days an archived item lives in Cosmos DB, counted from when it happened (its
+    finish or occurrence time), not from when it was archived: each item's `ttl` is the
+    time left. 7 x 366 days by default, never short of seven calendar years."""
 
     servicebus_namespace: str | None = None
     """Fully qualified Service Bus namespace (`<name>.servicebus.windows.net`, not a
@@ -306,6 +320,13 @@ class Settings(BaseSettings):
     def _credential_needs_mssql(self) -> Settings:
         if self.database_credential and _drivername(self.database_url) != "mssql+pyodbc":
             raise ValueError("DATABASE_CREDENTIAL applies to mssql+pyodbc DATABASE_URLs only")
+        return self
+
+    @model_validator(mode="after")
+    def _hot_window_within_retention(self) -> Settings:
+        # 31 days a month: the longest a hot window can last.
+        if self.archive_hot_months * 31 >= self.archive_retention_days:
+            raise ValueError("ARCHIVE_HOT_MONTHS must be shorter than ARCHIVE_RETENTION_DAYS")
         return self
 
     @model_validator(mode="after")

@@ -41,6 +41,18 @@ param sqlDatabaseName string
 @description('Cosmos DB account endpoint of the history and audit archive.')
 param cosmosEndpoint string
 
+@description('Cosmos DB database holding the archive containers.')
+param cosmosDatabaseName string
+
+@description('Calendar months of history and audit records Azure SQL keeps; older ones the archive has confirmed are purged from SQL.')
+@minValue(1)
+@maxValue(120)
+param archiveHotMonths int = 13
+
+@description('Days an archived item lives in Cosmos DB, from when it happened (7 x 366 by default).')
+@minValue(1)
+param archiveRetentionDays int = 2562
+
 @description('Fully qualified Service Bus namespace.')
 param serviceBusNamespace string
 
@@ -131,6 +143,9 @@ var appSettings = {
   LEASE_SECONDS: string(leaseSeconds)
   REMINDER_OFFSETS: reminderOffsets
   COSMOS_ENDPOINT: cosmosEndpoint
+  COSMOS_DATABASE: cosmosDatabaseName
+  ARCHIVE_HOT_MONTHS: string(archiveHotMonths)
+  ARCHIVE_RETENTION_DAYS: string(archiveRetentionDays)
   SERVICEBUS_NAMESPACE: serviceBusNamespace
   BLOB_ACCOUNT_URL: exportsBlobUrl
   CORE_BANKING_URL: coreBankingUrl
