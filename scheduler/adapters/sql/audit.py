@@ -40,7 +40,7 @@ class SqlAuditRepository:
         """Up to `limit` records with no block yet, lowest seq first. Records of
         transactions still open are invisible here and get sealed in a later block."""
         rows = self._connection.execute(
-            sa.select(_record)
+            sa.select(*_RECORD_COLUMNS)
             .where(_record.c.block_no.is_(None))
             .order_by(_record.c.seq)
             .limit(limit)
@@ -50,7 +50,9 @@ class SqlAuditRepository:
     def last_block(self) -> AuditBlock | None:
         """The block with the highest number, if any."""
         row = (
-            self._connection.execute(sa.select(_block).order_by(_block.c.block_no.desc()).limit(1))
+            self._connection.execute(
+                sa.select(*_BLOCK_COLUMNS).order_by(_block.c.block_no.desc()).limit(1)
+            )
             .mappings()
             .first()
         )
@@ -83,7 +85,7 @@ class SqlAuditRepository:
     def blocks(self, after_block_no: int, limit: int) -> list[AuditBlock]:
         """Up to `limit` blocks numbered above `after_block_no`, in number order."""
         rows = self._connection.execute(
-            sa.select(_block)
+            sa.select(*_BLOCK_COLUMNS)
             .where(_block.c.block_no > after_block_no)
             .order_by(_block.c.block_no)
             .limit(limit)
@@ -93,7 +95,9 @@ class SqlAuditRepository:
     def records_in_block(self, block_no: int) -> list[AuditRecord]:
         """The records stamped with `block_no`, lowest seq first."""
         rows = self._connection.execute(
-            sa.select(_record).where(_record.c.block_no == block_no).order_by(_record.c.seq)
+            sa.select(*_RECORD_COLUMNS)
+            .where(_record.c.block_no == block_no)
+            .order_by(_record.c.seq)
         )
         return [_to_record(row) for row in rows.mappings()]
 
@@ -118,7 +122,7 @@ class SqlAuditRepository:
     ) -> list[AuditRecord]:
         """Records newest first (by seq, the order they were written in), filtered."""
         c = _record.c
-        query = sa.select(_record)
+        query = sa.select(*_RECORD_COLUMNS)
         for column, value in (
             (c.subject_type, subject_type),
             (c.subject_id, subject_id),
@@ -138,8 +142,11 @@ class SqlAuditRepository:
 
 
 # The columns of audit_record and audit_block are named after the domain fields, so rows
-# and dataclasses convert by name.
+# and dataclasses convert by name. Reads select exactly those columns: the archive's
+# bookkeeping columns (`archived_at`, `records_purged_at`) are no part of a record.
 _ENTRY_FIELDS = tuple(field.name for field in dataclasses.fields(AuditEntry))
+_RECORD_COLUMNS = tuple(_record.c[name] for name in ("seq", "block_no", *_ENTRY_FIELDS))
+_BLOCK_COLUMNS = tuple(_block.c[field.name] for field in dataclasses.fields(AuditBlock))
 
 
 def _entry_row(entry: AuditEntry) -> dict[str, Any]:

@@ -24,6 +24,10 @@ metadata = sa.MetaData(
 CLAIMABLE = "status IN ('pending', 'retry_wait', 'claimed')"
 #: Where operations stop for operations staff; the stopped index covers exactly these.
 STOPPED = "status IN ('failed', 'dead')"
+#: Rows the archive has not confirmed yet; the archive projector reads exactly these.
+UNARCHIVED = "archived_at IS NULL"
+#: Blocks whose records are still in SQL; the hot-window purge reads exactly these.
+RECORDS_IN_SQL = "records_purged_at IS NULL"
 
 schedule = sa.Table(
     "schedule",
@@ -127,9 +131,19 @@ execution_attempt = sa.Table(
     sa.Column("credit_account", sa.String(34), nullable=False),
     sa.Column("amount", Amount, nullable=False),
     sa.Column("currency", sa.String(3), nullable=False),
+    #: When the archive (Cosmos DB) confirmed the row; NULL until then, or with no archive.
+    sa.Column("archived_at", UtcDateTime, nullable=True),
     sa.UniqueConstraint("operation_id", "attempt"),
     sa.Index(None, "customer_id", "finished_at"),
     sa.Index(None, "schedule_id", "finished_at"),
+    sa.Index(None, "finished_at"),
+    sa.Index(
+        "ix_execution_attempt_unarchived",
+        "id",
+        postgresql_where=sa.text(UNARCHIVED),
+        sqlite_where=sa.text(UNARCHIVED),
+        mssql_where=sa.text(UNARCHIVED),
+    ),
 )
 
 outbox = sa.Table(
@@ -169,8 +183,17 @@ audit_record = sa.Table(
     sa.Column("details", sa.JSON, nullable=False),
     #: The sealed block holding this record; NULL until the sealer reaches it.
     sa.Column("block_no", sa.BigInteger, nullable=True),
+    #: When the archive confirmed the record (sealed records only are archived).
+    sa.Column("archived_at", UtcDateTime, nullable=True),
     sa.Index(None, "block_no"),
     sa.Index(None, "subject_type", "subject_id"),
+    sa.Index(
+        "ix_audit_record_unarchived",
+        "seq",
+        postgresql_where=sa.text(UNARCHIVED),
+        sqlite_where=sa.text(UNARCHIVED),
+        mssql_where=sa.text(UNARCHIVED),
+    ),
 )
 
 audit_block = sa.Table(
@@ -188,6 +211,25 @@ audit_block = sa.Table(
     #: 360 kB for 5,000 records), so verification names the records that differ. NULL
     #: for blocks sealed before migration 0002, which still verify by their digest.
     sa.Column("record_hashes", sa.Text, nullable=True),
+    #: When the archive confirmed the block.
+    sa.Column("archived_at", UtcDateTime, nullable=True),
+    #: When the block's records were deleted from SQL, every one archived first;
+    #: verification then reads them from the archive.
+    sa.Column("records_purged_at", UtcDateTime, nullable=True),
+    sa.Index(
+        "ix_audit_block_unarchived",
+        "block_no",
+        postgresql_where=sa.text(UNARCHIVED),
+        sqlite_where=sa.text(UNARCHIVED),
+        mssql_where=sa.text(UNARCHIVED),
+    ),
+    sa.Index(
+        "ix_audit_block_records_in_sql",
+        "block_no",
+        postgresql_where=sa.text(RECORDS_IN_SQL),
+        sqlite_where=sa.text(RECORDS_IN_SQL),
+        mssql_where=sa.text(RECORDS_IN_SQL),
+    ),
 )
 
 api_idempotency = sa.Table(

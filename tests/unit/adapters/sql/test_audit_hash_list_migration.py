@@ -78,7 +78,7 @@ def test_upgrading_adds_an_empty_column_and_leaves_every_sealed_row_as_it_was(
     _seal_two_blocks_before_hash_lists(engine)
     blocks, records = _rows(engine, "audit_block"), _rows(engine, "audit_record")
 
-    migrate.upgrade(engine)
+    migrate.upgrade(engine, "0002")
 
     assert _columns(engine)[-1] == "record_hashes"
     assert _rows(engine, "audit_block") == [block | {"record_hashes": None} for block in blocks]
@@ -113,7 +113,7 @@ def test_downgrading_is_refused_while_a_block_holds_a_hash_list(engine: sa.Engin
     with pytest.raises(RuntimeError, match="1 audit blocks were sealed with hash lists"):
         migrate.downgrade(engine, "0001")
 
-    assert _columns(engine)[-1] == "record_hashes"
+    assert "record_hashes" in _columns(engine)
     assert _verify(engine).ok
 
 

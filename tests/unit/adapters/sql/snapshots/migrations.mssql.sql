@@ -248,6 +248,48 @@ UPDATE alembic_version SET version_num='0003' WHERE alembic_version.version_num 
 
 GO
 
+-- Running upgrade 0003 -> 0004
+
+ALTER TABLE execution_attempt ADD archived_at DATETIME2(6) NULL;
+
+GO
+
+ALTER TABLE audit_record ADD archived_at DATETIME2(6) NULL;
+
+GO
+
+ALTER TABLE audit_block ADD archived_at DATETIME2(6) NULL;
+
+GO
+
+ALTER TABLE audit_block ADD records_purged_at DATETIME2(6) NULL;
+
+GO
+
+CREATE INDEX ix_execution_attempt_unarchived ON execution_attempt (id) WHERE archived_at IS NULL;
+
+GO
+
+CREATE INDEX ix_execution_attempt_finished_at ON execution_attempt (finished_at);
+
+GO
+
+CREATE INDEX ix_audit_record_unarchived ON audit_record (seq) WHERE archived_at IS NULL;
+
+GO
+
+CREATE INDEX ix_audit_block_unarchived ON audit_block (block_no) WHERE archived_at IS NULL;
+
+GO
+
+CREATE INDEX ix_audit_block_records_in_sql ON audit_block (block_no) WHERE records_purged_at IS NULL;
+
+GO
+
+UPDATE alembic_version SET version_num='0004' WHERE alembic_version.version_num = '0003';
+
+GO
+
 COMMIT;
 
 GO

@@ -194,4 +194,26 @@ ALTER TABLE outbox ADD COLUMN relay_until TIMESTAMP WITH TIME ZONE;
 
 UPDATE alembic_version SET version_num='0003' WHERE alembic_version.version_num = '0002';
 
+-- Running upgrade 0003 -> 0004
+
+ALTER TABLE execution_attempt ADD COLUMN archived_at TIMESTAMP WITH TIME ZONE;
+
+ALTER TABLE audit_record ADD COLUMN archived_at TIMESTAMP WITH TIME ZONE;
+
+ALTER TABLE audit_block ADD COLUMN archived_at TIMESTAMP WITH TIME ZONE;
+
+ALTER TABLE audit_block ADD COLUMN records_purged_at TIMESTAMP WITH TIME ZONE;
+
+CREATE INDEX ix_execution_attempt_unarchived ON execution_attempt (id) WHERE archived_at IS NULL;
+
+CREATE INDEX ix_execution_attempt_finished_at ON execution_attempt (finished_at);
+
+CREATE INDEX ix_audit_record_unarchived ON audit_record (seq) WHERE archived_at IS NULL;
+
+CREATE INDEX ix_audit_block_unarchived ON audit_block (block_no) WHERE archived_at IS NULL;
+
+CREATE INDEX ix_audit_block_records_in_sql ON audit_block (block_no) WHERE records_purged_at IS NULL;
+
+UPDATE alembic_version SET version_num='0004' WHERE alembic_version.version_num = '0003';
+
 COMMIT;
