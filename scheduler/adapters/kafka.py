@@ -69,6 +69,16 @@ _RESERVED = frozenset(
         "logger",
     }
 )
+#: Settings of how the producer connects and proves who it is. Given as `security`, they
+#: are the publisher's own as well: a stray ``security.protocol`` in `producer_config`
+#: must not undo the SASL_SSL the settings asked for.
+_SECURITY_NAMES = frozenset({"security.protocol", "oauth_cb"})
+_SECURITY_PREFIXES = ("sasl.", "ssl.", "ssl_", "enable.sasl.", "enable.ssl.")
+
+
+def is_security_setting(name: str) -> bool:
+    """Whether the librdkafka setting `name` is about TLS or SASL (a `security` one)."""
+    return name in _SECURITY_NAMES or name.startswith(_SECURITY_PREFIXES)
 
 
 class BrokerLog:
@@ -134,14 +144,20 @@ class KafkaEventPublisher:
         Comma-separated ``host:port`` list.
     topic:
         Topic to write to; it should exist (the relay does not create it).
+    security:
+        librdkafka settings of TLS and SASL (`is_security_setting`), such as
+        `eventhubs.producer_security`'s; nothing else may be given here. Given, they are
+        the publisher's own: `producer_config` may set none of them.
     producer_config:
-        Extra librdkafka settings (TLS, SASL, ``reconnect.backoff.max.ms``, ...). The
-        settings the guarantees rest on (idempotence, ``acks``, the message timeout,
-        callbacks) are the publisher's own: giving one raises ValueError.
+        Extra librdkafka settings (``reconnect.backoff.max.ms``, ..., and TLS or SASL
+        when `security` is not given). The settings the guarantees rest on
+        (idempotence, ``acks``, the message timeout, callbacks) are the publisher's
+        own: giving one raises ValueError.
     delivery_timeout_s:
         How long a message may take to be acknowledged, retries included
         (librdkafka ``message.timeout.ms``). `publish` returns within this plus
-        `REPORT_GRACE_S`, even with every broker down.
+        `REPORT_GRACE_S`, even with every broker down; plus up to 10 s when it must
+        first create its producer and wait for a login token (see below).
 
     The message key is the schedule id (its text, UTF-8), so a schedule's events share a
     partition; ``murmur2_random`` partitions keys as the Java client does. Headers:
@@ -151,7 +167,11 @@ class KafkaEventPublisher:
     header, so binding-aware readers still take the message as structured.
 
     Not thread-safe: one relay calls `publish` at a time. Creating the publisher starts
-    librdkafka's threads but sends nothing; call `close` when done.
+    librdkafka's threads but sends nothing; call `close` when done. With OAUTHBEARER
+    (an ``oauth_cb``), confluent-kafka waits up to 10 s for the first token as the
+    producer is created; without one it raises, and the publisher goes on without a
+    producer rather than fail what builds it: `publish` tries to create it again and,
+    until that works, publishes nothing (the events stay in the outbox).
     """
 
     def __init__(
@@ -159,6 +179,7 @@ class KafkaEventPublisher:
         bootstrap_servers: str,
         topic: str,
         *,
+        security: Mapping[str, Any] | None = None,
         producer_config: Mapping[str, Any] | None = None,
         delivery_timeout_s: float = 30.0,
     ) -> None:
@@ -166,8 +187,16 @@ class KafkaEventPublisher:
             raise ValueError("topic must not be empty")
         if not delivery_timeout_s > 0:
             raise ValueError(f"delivery_timeout_s must be positive, not {delivery_timeout_s}")
+        own = dict(security or {})
         extra = dict(producer_config or {})
+        not_security = sorted(name for name in own if not is_security_setting(name))
+        if not_security:
+            raise ValueError(
+                f"security may set only TLS and SASL settings, not {', '.join(not_security)}"
+            )
         reserved = sorted(_RESERVED.intersection(extra))
+        if own:
+            reserved += sorted(name for name in extra if is_security_setting(name))
         if reserved:
             raise ValueError(f"producer_config may not set {', '.join(reserved)}")
         self.topic = topic
@@ -177,6 +206,7 @@ class KafkaEventPublisher:
             "client.id": "tsched-outbox-relay",
             "partitioner": "murmur2_random",
             **extra,
+            **own,
             "bootstrap.servers": bootstrap_servers,
             "enable.idempotence": True,
             "acks": "all",
@@ -185,9 +215,9 @@ class KafkaEventPublisher:
             "logger": self.broker_log,
         }
         self._fatal: KafkaError | None = None
-        self._producer: Any = Producer(self._config)
         self._closed = False
         self._status = BrokerStatus(reachable=None, since=None)
+        self._producer: Any = self._new_producer()
 
     def publish(self, events: Sequence[StoredEvent]) -> list[int]:
         """Send `events` and wait, up to the delivery timeout plus `REPORT_GRACE_S`,
@@ -200,7 +230,11 @@ class KafkaEventPublisher:
             return []
         if self._fatal is not None:
             self._replace_producer()
+        elif self._producer is None:
+            self._producer = self._new_producer()
         producer = self._producer
+        if producer is None:
+            return []
         deadline = time.monotonic() + self.delivery_timeout_s + REPORT_GRACE_S
         # Written by delivery callbacks, which run inside poll/flush on this thread. Each
         # round has its own dict, so a late report for an earlier round is ignored.
@@ -315,8 +349,31 @@ class KafkaEventPublisher:
         old = self._producer
         old.purge(in_queue=True, in_flight=True)
         old.poll(0)
-        self._producer = Producer(self._config)
         self._fatal = None
+        self._producer = self._new_producer()
+
+    def _new_producer(self) -> Any:
+        """A producer on the publisher's settings, or None when the first OAUTHBEARER
+        token could not be had (logged; the brokers count as unreachable). Any other
+        refusal, such as an unknown setting, is raised."""
+        try:
+            return Producer(self._config)
+        except KafkaException as exc:
+            error = exc.args[0] if exc.args else None
+            if not (
+                isinstance(error, KafkaError)
+                and error.code() == KafkaError.SASL_AUTHENTICATION_FAILED
+            ):
+                raise
+            self._note(reachable=False)
+            # Through `broker_log`: one WARNING an interval, however often publish tries.
+            self.broker_log.log(
+                logging.WARNING,
+                "no producer without a login token (%s); the events stay in the outbox "
+                "and the next publish tries again",
+                error.str(),
+            )
+            return None
 
     def close(self, timeout_s: float | None = None) -> None:
         """Wait up to `timeout_s` (default: the delivery timeout) for messages still
@@ -325,6 +382,8 @@ class KafkaEventPublisher:
             return
         self._closed = True
         producer = self._producer
+        if producer is None:
+            return
         wait = self.delivery_timeout_s if timeout_s is None else timeout_s
         if producer.flush(wait):
             producer.purge(in_queue=True, in_flight=True)
