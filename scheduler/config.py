@@ -29,6 +29,7 @@ from pydantic_settings import (
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
+from scheduler.adapters import eventhubs
 from scheduler.domain import audit, errors, reminder
 
 __all__ = ["LOCAL_SETTINGS_FILE", "Settings", "load_settings"]
@@ -107,7 +108,16 @@ class Settings(BaseSettings):
     outbox, readable with `tsched events`."""
 
     kafka_topic: str = "tsched.events"
-    """Topic the outbox relay publishes the CloudEvents to."""
+    """Topic the outbox relay publishes the CloudEvents to (on Event Hubs: the event
+    hub's name)."""
+
+    kafka_security: Literal["none", "eventhubs"] = "none"
+    """How the outbox relay reaches `KAFKA_BOOTSTRAP_SERVERS`: `none`, plain Kafka with
+    neither TLS nor a login (a local broker, the tests); `eventhubs`, the Kafka endpoint
+    of an Azure Event Hubs namespace (`<namespace>.servicebus.windows.net:9093`, one
+    namespace) over SASL_SSL, logged in with OAUTHBEARER tokens of the app's managed
+    identity (`AZURE_CLIENT_ID` when user-assigned) for that namespace, as the Functions
+    app runs."""
 
     dispatch_schedule: str = "*/5 * * * * *"
     """NCRONTAB expression (six fields, from seconds) of the dispatch timer, in UTC:
@@ -327,6 +337,28 @@ class Settings(BaseSettings):
         # 31 days a month: the longest a hot window can last.
         if self.archive_hot_months * 31 >= self.archive_retention_days:
             raise ValueError("ARCHIVE_HOT_MONTHS must be shorter than ARCHIVE_RETENTION_DAYS")
+        return self
+
+    @model_validator(mode="after")
+    def _kafka_security_fits_the_brokers(self) -> Settings:
+        servers = self.kafka_bootstrap_servers
+        if self.kafka_security == "eventhubs":
+            if servers is None:
+                raise ValueError(
+                    "KAFKA_SECURITY=eventhubs needs KAFKA_BOOTSTRAP_SERVERS, the Kafka "
+                    "endpoint of the namespace: <namespace>.servicebus.windows.net:9093"
+                )
+            try:
+                eventhubs.namespace(servers)
+            except ValueError as error:
+                raise ValueError(
+                    f"KAFKA_SECURITY=eventhubs: KAFKA_BOOTSTRAP_SERVERS {error}"
+                ) from None
+        elif servers is not None and eventhubs.names_event_hubs(servers):
+            raise ValueError(
+                "KAFKA_BOOTSTRAP_SERVERS names an Event Hubs namespace, which takes "
+                "SASL_SSL only: set KAFKA_SECURITY=eventhubs"
+            )
         return self
 
     @model_validator(mode="after")

@@ -59,11 +59,11 @@ param serviceBusNamespace string
 @description('Blob service URL of the exports account.')
 param exportsBlobUrl string
 
-@description('Kafka bootstrap servers (host:port, comma-separated); empty keeps events in the outbox.')
-param kafkaBootstrapServers string = ''
+@description('Kafka endpoint of the Event Hubs namespace the events go to (<namespace>.servicebus.windows.net:9093).')
+param kafkaBootstrapServers string
 
-@description('Kafka topic of the events.')
-param kafkaTopic string = 'tsched.events'
+@description('Kafka topic of the events: the name of the event hub in that namespace.')
+param kafkaTopic string
 
 @description('Base URL (https) of the core-banking payments API; empty uses the embedded ledger.')
 param coreBankingUrl string = ''
@@ -137,6 +137,7 @@ var appSettings = {
   AZURE_CLIENT_ID: identityClientId
   KAFKA_BOOTSTRAP_SERVERS: kafkaBootstrapServers
   KAFKA_TOPIC: kafkaTopic
+  KAFKA_SECURITY: 'eventhubs'
   DISPATCH_SCHEDULE: dispatchSchedule
   DISPATCH_BATCH_SIZE: string(dispatchBatchSize)
   DISPATCH_CHUNK_SIZE: string(dispatchChunkSize)
