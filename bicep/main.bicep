@@ -21,10 +21,18 @@ param sqlAdminLogin string
 @description('Object id of that group.')
 param sqlAdminObjectId string
 
-@description('Kafka bootstrap servers (host:port, comma-separated); Kafka runs outside this template, e.g. the Kafka endpoint of an Event Hubs namespace (<namespace>.servicebus.windows.net:9093). Empty keeps events in the outbox.')
+// The events go to the Event Hubs namespace provisioned below, not to a Kafka outside
+// this template: a value here fails the deployment rather than be ignored. Declared only
+// because main.parameters.json still passes KAFKA_BOOTSTRAP_SERVERS; remove both together.
+@description('No longer used and must stay empty: the events go to the Kafka endpoint of the Event Hubs namespace this template provisions.')
+@allowed([
+  ''
+])
 param kafkaBootstrapServers string = ''
 
-@description('Kafka topic of the events.')
+@description('Kafka topic of the events: the name of the event hub provisioned for them.')
+@minLength(1)
+@maxLength(249)
 param kafkaTopic string = 'tsched.events'
 
 @description('Base URL (https) of the core-banking payments API; empty uses the embedded ledger, for demonstrations only.')
@@ -108,6 +116,17 @@ module serviceBus 'app/servicebus.bicep' = {
   }
 }
 
+module eventHubs 'app/eventhubs.bicep' = {
+  name: 'eventhubs'
+  scope: rg
+  params: {
+    namespaceName: 'evhns-tsched-${resourceToken}'
+    location: location
+    tags: tags
+    eventHubName: kafkaTopic
+  }
+}
+
 module rbac 'app/rbac.bicep' = {
   name: 'rbac'
   scope: rg
@@ -121,6 +140,8 @@ module rbac 'app/rbac.bicep' = {
     serviceBusNamespaceName: serviceBus.outputs.namespaceName
     scheduleCommandsQueueName: serviceBus.outputs.scheduleCommandsQueueName
     operationsDeadQueueName: serviceBus.outputs.operationsDeadQueueName
+    eventHubsNamespaceName: eventHubs.outputs.namespaceName
+    eventHubName: eventHubs.outputs.eventHubName
   }
 }
 
@@ -147,8 +168,8 @@ module functions 'app/functions.bicep' = {
     cosmosDatabaseName: cosmos.outputs.databaseName
     serviceBusNamespace: serviceBus.outputs.fullyQualifiedNamespace
     exportsBlobUrl: storage.outputs.exportsBlobEndpoint
-    kafkaBootstrapServers: kafkaBootstrapServers
-    kafkaTopic: kafkaTopic
+    kafkaBootstrapServers: eventHubs.outputs.kafkaBootstrapServers
+    kafkaTopic: eventHubs.outputs.eventHubName
     coreBankingUrl: coreBankingUrl
   }
 }

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING
 import sqlalchemy as sa
 from azure.identity import AzureCliCredential, ManagedIdentityCredential
 
+from scheduler.adapters import eventhubs
 from scheduler.adapters.corebanking import CoreBankingGateway
 from scheduler.adapters.kafka import KafkaEventPublisher
 from scheduler.adapters.ledger import Ledger
@@ -79,10 +80,13 @@ def build(settings: Settings, *, clock: Clock | None = None, worker: str | None 
         closers.append(core_banking.close)
     publisher = None
     if settings.kafka_bootstrap_servers is not None:
-        publisher = kafka = KafkaEventPublisher(
-            settings.kafka_bootstrap_servers, settings.kafka_topic
+        credential = kafka_credential(settings)
+        publisher = kafka = kafka_publisher(
+            settings, settings.kafka_bootstrap_servers, credential=credential
         )
         closers.append(kafka.close)
+        if credential is not None:
+            closers.append(credential.close)
     return Runtime(
         settings=settings,
         engine=engine,
@@ -115,6 +119,33 @@ def database_credential(settings: Settings) -> TokenCredential | None:
     if settings.database_credential == "azurecli":
         return AzureCliCredential()
     return None
+
+
+def kafka_credential(settings: Settings) -> ManagedIdentityCredential | None:
+    """Whose Entra ID tokens log the outbox relay in to Kafka: with `KAFKA_SECURITY`
+    `eventhubs`, the managed identity (`AZURE_CLIENT_ID` when user-assigned); else none."""
+    if settings.kafka_security == "eventhubs":
+        return ManagedIdentityCredential(client_id=settings.azure_client_id)
+    return None
+
+
+def kafka_publisher(
+    settings: Settings, bootstrap_servers: str, *, credential: TokenCredential | None
+) -> KafkaEventPublisher:
+    """The outbox relay's publisher to `bootstrap_servers` and `KAFKA_TOPIC`, connected
+    as `KAFKA_SECURITY` says: `none`, plain Kafka; `eventhubs`, the Event Hubs
+    namespace's Kafka endpoint over SASL_SSL with OAUTHBEARER tokens of `credential`,
+    and Microsoft's recommended settings for Event Hubs."""
+    if settings.kafka_security == "eventhubs":
+        if credential is None:
+            raise ValueError("KAFKA_SECURITY=eventhubs needs a credential for its tokens")
+        return KafkaEventPublisher(
+            bootstrap_servers,
+            settings.kafka_topic,
+            security=eventhubs.producer_security(bootstrap_servers, credential),
+            producer_config=eventhubs.PRODUCER_TUNING,
+        )
+    return KafkaEventPublisher(bootstrap_servers, settings.kafka_topic)
 
 
 _process_runtime_lock = threading.Lock()

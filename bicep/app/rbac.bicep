@@ -28,6 +28,12 @@ param scheduleCommandsQueueName string
 @description('Name of the queue tsched sends exhausted operations to.')
 param operationsDeadQueueName string
 
+@description('Name of the Event Hubs namespace the outbox relay publishes to over Kafka.')
+param eventHubsNamespaceName string
+
+@description('Name of the event hub (Kafka topic) the events go to.')
+param eventHubName string
+
 var roles = {
   storageBlobDataOwner: 'b7e6dc6d-f1e8-4753-8033-0f276bb0955b' // Storage Blob Data Owner
   storageBlobDataContributor: 'ba92f5b4-2d11-453d-a403-e96b0029c9fe' // Storage Blob Data Contributor
@@ -36,6 +42,7 @@ var roles = {
   monitoringMetricsPublisher: '3913510d-42f4-4e42-8a64-420c390055eb' // Monitoring Metrics Publisher
   serviceBusDataReceiver: '4f6d3b9b-027b-4f4c-9142-0e5a2a2247e0' // Azure Service Bus Data Receiver
   serviceBusDataSender: '69a216fc-b8fb-44d8-bc22-1f3c2cd27a39' // Azure Service Bus Data Sender
+  eventHubsDataSender: '2b629674-e913-4c01-ae53-ef4638d8f975' // Azure Event Hubs Data Sender
 }
 // Cosmos DB Built-in Data Contributor: a Cosmos DB data-plane role, not an Azure role.
 var cosmosDataContributor = '00000000-0000-0000-0000-000000000002'
@@ -65,6 +72,14 @@ resource serviceBus 'Microsoft.ServiceBus/namespaces@2024-01-01' existing = {
 
   resource operationsDead 'queues' existing = {
     name: operationsDeadQueueName
+  }
+}
+
+resource eventHubs 'Microsoft.EventHub/namespaces@2024-01-01' existing = {
+  name: eventHubsNamespaceName
+
+  resource events 'eventhubs' existing = {
+    name: eventHubName
   }
 }
 
@@ -140,6 +155,18 @@ resource operationsDeadSender 'Microsoft.Authorization/roleAssignments@2022-04-0
   scope: serviceBus::operationsDead
   properties: {
     roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roles.serviceBusDataSender)
+    principalId: principalId
+    principalType: 'ServicePrincipal'
+  }
+}
+
+// Azure Event Hubs Data Sender, on the events' event hub only: the outbox relay's Kafka
+// producer, logged in with the identity's OAUTHBEARER tokens.
+resource eventsSender 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
+  name: guid(eventHubs::events.id, principalId, roles.eventHubsDataSender)
+  scope: eventHubs::events
+  properties: {
+    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roles.eventHubsDataSender)
     principalId: principalId
     principalType: 'ServicePrincipal'
   }
