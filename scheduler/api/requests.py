@@ -16,8 +16,8 @@ from scheduler.api.auth import Principal, Role
 from scheduler.api.idempotency import Answer, IdempotentRequest
 from scheduler.bootstrap import Runtime
 from scheduler.domain import errors, text
-from scheduler.domain.audit import AuditEntry
 from scheduler.ports import UnitOfWork
+from scheduler.service.record_read import Reader, record_read
 
 Result = TypeVar("Result")
 
@@ -38,6 +38,18 @@ def actor(caller: Principal) -> str:
     return f"staff:{caller.subject}"
 
 
+def reader(caller: Principal, request: Request) -> Reader:
+    """The caller as a reader of customer data: privileged when staff, or a channel
+    acting for a customer (`service.record_read` says what that means)."""
+    own_customer = caller.has(Role.CUSTOMER, Role.CHANNEL) and not caller.acting_for
+    return Reader(
+        actor=actor(caller),
+        customer_id=caller.customer_id,
+        privileged=not own_customer,
+        correlation_id=correlation_id(request),
+    )
+
+
 def audit_read(
     uow: UnitOfWork,
     *,
@@ -50,24 +62,17 @@ def audit_read(
     details: dict[str, Any],
     subject_id: str = "*",
 ) -> None:
-    """Audit a privileged read (by staff, or by a channel acting for a customer) in
-    `uow`'s transaction, which the caller commits with the read. `subject_id` "*" means
-    every `subject_type` record matching the filters in `details`; `customer_id` is the
-    customer whose data was read, if one, so that who looked at a customer's data can
-    be found by customer."""
-    uow.audit.append(
-        [
-            AuditEntry(
-                occurred_at=at,
-                actor=actor(caller),
-                action=action,
-                subject_type=subject_type,
-                subject_id=subject_id,
-                customer_id=customer_id,
-                correlation_id=correlation_id(request),
-                details=details,
-            )
-        ]
+    """Audit a staff member's read in `uow`'s transaction, which the caller commits
+    with the read (`service.record_read`)."""
+    record_read(
+        uow,
+        reader=reader(caller, request),
+        at=at,
+        action=action,
+        subject_type=subject_type,
+        details=details,
+        subject_id=subject_id,
+        customer_id=customer_id,
     )
 
 
@@ -82,23 +87,20 @@ def commit_channel_read(
     details: dict[str, Any],
     subject_id: str = "*",
 ) -> None:
-    """If a channel made this read for a customer, audit it and commit `uow` (the
-    read's own transaction). A customer reading their own data leaves no record: it
-    is theirs, and the reads of every app session would bury the ones that matter."""
-    if not caller.acting_for:
-        return
-    audit_read(
+    """Audit this read and commit `uow` (the read's own transaction) if the read is
+    privileged (`service.record_read`): a channel's for a customer; a customer's own
+    read leaves no record."""
+    recorded = record_read(
         uow,
-        caller=caller,
-        request=request,
+        reader=reader(caller, request),
         at=at,
         action=action,
         subject_type=subject_type,
-        customer_id=caller.customer_id,
         details=details,
         subject_id=subject_id,
     )
-    uow.commit()
+    if recorded:
+        uow.commit()
 
 
 def correlation_id(request: Request) -> str | None:

@@ -12,9 +12,7 @@ from collections.abc import Callable
 from typing import Annotated, Any
 from uuid import UUID
 
-import pydantic
 from fastapi import APIRouter, Depends, Header, Query, Request
-from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
 from scheduler.api import cursors, schemas, store_retry
@@ -26,7 +24,13 @@ from scheduler.api.idempotency import (
     Answer,
     IdempotentRequest,
 )
-from scheduler.api.requests import actor, answer_once, commit_channel_read, correlation_id
+from scheduler.api.requests import (
+    actor,
+    answer_once,
+    commit_channel_read,
+    correlation_id,
+    reader,
+)
 from scheduler.bootstrap import Runtime
 from scheduler.domain import errors, plan
 from scheduler.domain.schedule import LIVE_STATUSES, ScheduleKind, ScheduleStatus
@@ -39,6 +43,7 @@ from scheduler.service.change_schedule_status import (
     change_schedule_status,
 )
 from scheduler.service.create_schedule import CreateSchedule, create_schedule
+from scheduler.service.read_schedule import read_schedule
 
 #: Planned executions a schedule's representation lists.
 NEXT_EXECUTIONS = 3
@@ -105,7 +110,6 @@ def create(
     idempotent = IdempotentRequest.of(customer_id, key, "POST", request.url.path, definition)
 
     def run(keep: Callable[[UnitOfWork, StoredSchedule], None]) -> StoredSchedule:
-        _require_holder(runtime, customer_id, document.debit_account)
         command = CreateSchedule(
             schedule=document.to_schedule(
                 schedule_id=uuid.uuid4(), customer_id=customer_id, created_at=runtime.clock.now()
@@ -116,7 +120,11 @@ def create(
             correlation_id=correlation_id(request),
         )
         return create_schedule(
-            command, uow=runtime.unit_of_work(), clock=runtime.clock, before_commit=keep
+            command,
+            uow=runtime.unit_of_work(),
+            clock=runtime.clock,
+            accounts=runtime.accounts,
+            before_commit=keep,
         )
 
     return _respond(
@@ -169,19 +177,10 @@ def page(
 )
 def read(schedule_id: UUID, caller: Caller, request: Request, runtime: RuntimeDep) -> JSONResponse:
     """One of the caller's customer's schedules, with its next executions."""
-    customer_id = customer_of(caller)
-    with runtime.unit_of_work() as uow:
-        stored = _owned(uow, schedule_id, customer_id)
-        commit_channel_read(
-            uow,
-            caller=caller,
-            request=request,
-            at=runtime.clock.now(),
-            action="schedule.read",
-            subject_type="schedule",
-            subject_id=str(schedule_id),
-            details={},
-        )
+    customer_of(caller)
+    stored = read_schedule(
+        schedule_id, reader=reader(caller, request), uow=runtime.unit_of_work(), clock=runtime.clock
+    )
     return _respond(Answer(status_code=200, body=_representation(runtime, stored)))
 
 
@@ -210,27 +209,10 @@ def amend(
     expected_version = _version(if_match)
     if expected_version is None:
         raise errors.PreconditionRequired("send the schedule's ETag as If-Match", field="If-Match")
-    if not change.model_fields_set:
-        raise errors.ValidationError("give at least one field to change")
-    with runtime.unit_of_work() as uow:
-        stored = _owned(uow, schedule_id, customer_id)
-    if stored.schedule.version != expected_version:
-        raise errors.StaleVersion(
-            schedule_id=str(schedule_id),
-            expected=expected_version,
-            current=stored.schedule.version,
-        )
-    try:
-        document = schemas.ScheduleIn.model_validate(change.applied_to(stored.definition))
-    except pydantic.ValidationError as invalid:
-        raise RequestValidationError(invalid.errors(include_input=False)) from None
     command = AmendSchedule(
-        schedule=document.to_schedule(
-            schedule_id=schedule_id,
-            customer_id=customer_id,
-            created_at=stored.schedule.created_at,
-        ),
-        definition=document.model_dump(mode="json"),
+        schedule_id=schedule_id,
+        customer_id=customer_id,
+        change=change.model_dump(mode="json", exclude_unset=True),
         expected_version=expected_version,
         actor=actor(caller),
         correlation_id=correlation_id(request),
@@ -256,6 +238,7 @@ def _change(action: ScheduleAction) -> Callable[..., JSONResponse]:
         idempotent = IdempotentRequest.of(customer_id, key, "POST", request.url.path, if_match)
         command = ChangeScheduleStatus(
             schedule_id=schedule_id,
+            customer_id=customer_id,
             action=action,
             actor=actor(caller),
             expected_version=_version(if_match),
@@ -263,8 +246,6 @@ def _change(action: ScheduleAction) -> Callable[..., JSONResponse]:
         )
 
         def run(keep: Callable[[UnitOfWork, StatusChanged], None]) -> StatusChanged:
-            with runtime.unit_of_work() as uow:
-                _owned(uow, schedule_id, customer_id)
             return change_schedule_status(
                 command, uow=runtime.unit_of_work(), clock=runtime.clock, before_commit=keep
             )
@@ -300,15 +281,6 @@ def customer_of(caller: Principal) -> str:
     return caller.require_customer()
 
 
-def _require_holder(runtime: Runtime, customer_id: str, account_id: str) -> None:
-    """Refuse a debit from an account the customer does not hold. The problem is the
-    same whether the account exists or not, so accounts cannot be probed."""
-    if not runtime.accounts.holds(customer_id, account_id):
-        raise errors.AccountNotHeld(
-            "the account to debit is not one of the customer's", field="debit_account"
-        )
-
-
 def _channel(caller: Principal) -> str:
     return f"channel:{caller.subject}"[:32] if caller.acting_for else "api"
 
@@ -320,14 +292,6 @@ def _version(if_match: str | None) -> int | None:
     if not tag.isdigit():
         raise errors.ValidationError("If-Match must be an ETag this API returned", field="If-Match")
     return int(tag)
-
-
-def _owned(uow: UnitOfWork, schedule_id: UUID, customer_id: str) -> StoredSchedule:
-    """The schedule, if `customer_id` holds it; another's is as unknown as a missing one."""
-    stored = uow.schedules.get_many([schedule_id]).get(schedule_id)
-    if stored is None or stored.schedule.customer_id != customer_id:
-        raise errors.UnknownSchedule(str(schedule_id))
-    return stored
 
 
 def _respond(answer: Answer) -> JSONResponse:

@@ -138,10 +138,6 @@ class ScheduleChangeIn(_Shape):
     reminders: list[PlainText] | None = Field(default=None, max_length=schedule.MAX_REMINDERS)
     reference: PlainText | None = Field(default=None, max_length=schedule.MAX_REFERENCE_LENGTH)
 
-    def applied_to(self, definition: dict[str, Any]) -> dict[str, Any]:
-        """The stored document `definition` with the given fields replaced."""
-        return definition | self.model_dump(mode="json", exclude_unset=True)
-
 
 class PlannedReminderOut(_Shape):
     """A reminder of a planned execution."""

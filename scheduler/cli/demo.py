@@ -109,6 +109,7 @@ def _create_schedules(runtime: bootstrap.Runtime, clock: SteppingClock) -> dict[
             ),
             uow=runtime.unit_of_work(),
             clock=clock,
+            accounts=runtime.accounts,
         )
         labels[schedule.id] = item.label
     return labels

@@ -32,11 +32,14 @@ from datetime import date, datetime, time
 from typing import Any
 from uuid import UUID
 
-from scheduler.domain import calendar, errors, money, recurrence, reminder, schedule
+from scheduler.domain import calendar, errors, money, recurrence, reminder, schedule, text
 
 #: The version `to_schedule` reads documents as unless told otherwise, and that new
 #: definitions are stored as.
 VERSION = 1
+
+#: The top-level fields of a version 1 definition that may be null.
+NULLABLE = frozenset({"recurrence"})
 
 #: Weekday codes in ISO order: MO is 1, SU is 7.
 WEEKDAYS = ("MO", "TU", "WE", "TH", "FR", "SA", "SU")
@@ -82,6 +85,33 @@ def to_schedule(
         raise errors.UnreadableDefinition(
             f"definition version {version}: {type(wrong).__name__} {wrong}", version=version
         ) from None
+
+
+def check_change(change: Mapping[str, Any]) -> None:
+    """Refuse a change to a definition that sets a field its version requires to null
+    (`ValidationError` naming the field): only `recurrence` may be null."""
+    for field, value in change.items():
+        if value is None and field not in NULLABLE:
+            raise errors.ValidationError(f"{field} cannot be null", field=field)
+
+
+def check_text(document: Mapping[str, Any]) -> None:
+    """Refuse a definition holding, in any of its text fields, a character the text
+    rule refuses (`domain.text`: `ForbiddenCharacter` naming the field). Reading a
+    stored definition does not check this, so a schedule stored before the rule stays
+    readable and payable; changing one checks it whole, so the change must mend it."""
+    business_days = document.get("business_days") or {}
+    texts = [
+        ("reference", document.get("reference")),
+        ("debit_account", document.get("debit_account")),
+        ("credit_account", document.get("credit_account")),
+        ("time_zone", document.get("time_zone")),
+        ("business_days.calendar", business_days.get("calendar")),
+    ]
+    texts += [(f"reminders.{n}", value) for n, value in enumerate(document.get("reminders", ()))]
+    for field, value in texts:
+        if isinstance(value, str):
+            text.require_plain(value, field=field)
 
 
 def canonical_json(document: Any) -> str:

@@ -12,6 +12,8 @@ __all__ = [
     "ledger_accounts",
     "publish_outbox",
     "purge_expired_responses",
+    "read_schedule",
+    "record_read",
     "redrive_operation",
     "seal_audit",
     "verify_audit",

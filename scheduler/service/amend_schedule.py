@@ -19,12 +19,13 @@ account is a new schedule. Nor does the currency, which is the accounts'.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from datetime import date, datetime
 from typing import Any
+from uuid import UUID
 
-from scheduler.domain import errors, events, plan
+from scheduler.domain import definition, errors, events, plan
 from scheduler.domain.audit import AuditEntry
 from scheduler.domain.occurrence import operations_for
 from scheduler.domain.operation import Operation
@@ -35,11 +36,13 @@ from scheduler.service import event_data
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class AmendSchedule:
-    """Give schedule `schedule.id` the terms of `schedule`, as the channel's document
-    `definition` describes them, if it is still at `expected_version`."""
+    """Replace, in customer `customer_id`'s schedule `schedule_id`, the fields of its
+    definition that `change` gives (each whole: a new `recurrence` replaces the old
+    rule), if the schedule is still at `expected_version`."""
 
-    schedule: Schedule
-    definition: dict[str, Any]
+    schedule_id: UUID
+    customer_id: str
+    change: Mapping[str, Any]
     expected_version: int
     actor: str
     correlation_id: str | None = None
@@ -65,15 +68,21 @@ def amend_schedule(
     """Amend, with audit record and "schedule changed" event, in one transaction, to
     which `before_commit` may add (the API keeps its response there).
 
-    Raises `UnknownSchedule`, `StaleVersion`, `ScheduleNotChangeable` (an ended
-    schedule, or a one-time transfer already started) or `InvalidSchedule` (a change to
-    the accounts, kind or currency, or terms with no execution left to run)."""
+    The change is merged with the stored definition under the schedule's lock, so two
+    amendments cannot both start from the same version. Raises `UnknownSchedule` (also
+    for another customer's schedule), `StaleVersion`, `ScheduleNotChangeable` (an ended
+    schedule, or a one-time transfer already started), `ValidationError` (an empty
+    change), `InvalidSchedule` (a change to the accounts, kind or currency, or terms
+    with no execution left to run), or the domain's error for a value it refuses."""
+    if not cmd.change:
+        raise errors.ValidationError("give at least one field to change")
+    definition.check_change(cmd.change)
     now = clock.now()
-    schedule_id = cmd.schedule.id
+    schedule_id = cmd.schedule_id
     with uow:
         state = uow.schedules.lock([schedule_id]).get(schedule_id)
         current = uow.schedules.get_many([schedule_id]).get(schedule_id)
-        if state is None or current is None:
+        if state is None or current is None or current.schedule.customer_id != cmd.customer_id:
             raise errors.UnknownSchedule(str(schedule_id))
         if state.version != cmd.expected_version:
             raise errors.StaleVersion(
@@ -83,7 +92,15 @@ def amend_schedule(
             raise errors.ScheduleNotChangeable(
                 state.status.value, "amended", schedule_id=str(schedule_id)
             )
-        _require_same_parties(current.schedule, cmd.schedule)
+        merged = current.definition | dict(cmd.change)
+        definition.check_text(merged)
+        terms = definition.to_schedule(
+            merged,
+            schedule_id=schedule_id,
+            customer_id=cmd.customer_id,
+            created_at=current.schedule.created_at,
+        )
+        _require_same_parties(current.schedule, terms)
         # Cancel before looking at what has started: a worker may claim the waiting
         # occurrence until then, and must then count as started, or the amended series
         # could pay that date again. Once cancelled (and locked), it cannot be claimed.
@@ -93,7 +110,7 @@ def amend_schedule(
         if current.schedule.kind is ScheduleKind.ONE_TIME_TRANSFER and started:
             raise errors.ScheduleNotChangeable("started", "amended", schedule_id=str(schedule_id))
         amended = replace(
-            cmd.schedule,
+            terms,
             status=state.status,
             version=state.version + 1,
             first_index=(so_far.highest_index or 0) + 1,
@@ -104,7 +121,7 @@ def amend_schedule(
             schedule=amended,
             next_index=following if plan.occurrence_date(amended, following) is not None else None,
             channel=current.channel,
-            definition=cmd.definition,
+            definition=merged,
         )
         if not uow.schedules.amend(stored, expected_version=state.version, at=now):
             raise errors.StaleVersion(
@@ -123,8 +140,8 @@ def amend_schedule(
                     correlation_id=cmd.correlation_id,
                     details={
                         "version": amended.version,
-                        "changed": _changed_fields(current.definition, cmd.definition),
-                        "definition": cmd.definition,
+                        "changed": _changed_fields(current.definition, merged),
+                        "definition": merged,
                         "replaced_operations": [str(op.id) for op in replaced],
                     },
                 )

@@ -27,6 +27,7 @@ from scheduler.domain.operation import Operation
 from scheduler.domain.schedule import ScheduleStatus, can_change_status
 from scheduler.ports import Clock, StoredSchedule, UnitOfWork
 from scheduler.service import event_data
+from scheduler.service.read_schedule import owned_schedule
 
 
 class ScheduleAction(enum.StrEnum):
@@ -56,10 +57,12 @@ _EVENT = {
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ChangeScheduleStatus:
-    """Apply `action` to schedule `schedule_id` on behalf of `actor`. With
+    """Apply `action` to schedule `schedule_id` of customer `customer_id` on behalf of
+    `actor`: another customer's schedule is as unknown as a missing one. With
     `expected_version` (an HTTP `If-Match`), refuse if the schedule has changed since."""
 
     schedule_id: UUID
+    customer_id: str
     action: ScheduleAction
     actor: str
     expected_version: int | None = None
@@ -158,9 +161,7 @@ def change_schedule_status(
 
 
 def _current(uow: UnitOfWork, cmd: ChangeScheduleStatus) -> StoredSchedule:
-    stored = uow.schedules.get_many([cmd.schedule_id]).get(cmd.schedule_id)
-    if stored is None:
-        raise errors.UnknownSchedule(str(cmd.schedule_id))
+    stored = owned_schedule(uow, cmd.schedule_id, cmd.customer_id)
     version = stored.schedule.version
     if cmd.expected_version is not None and cmd.expected_version != version:
         raise errors.StaleVersion(

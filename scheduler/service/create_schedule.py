@@ -10,7 +10,7 @@ from scheduler.domain import errors, events, plan
 from scheduler.domain.audit import AuditEntry
 from scheduler.domain.occurrence import operations_for
 from scheduler.domain.schedule import Schedule
-from scheduler.ports import Clock, StoredSchedule, UnitOfWork
+from scheduler.ports import AccountDirectory, Clock, StoredSchedule, UnitOfWork
 from scheduler.service import event_data
 
 
@@ -30,15 +30,23 @@ def create_schedule(
     *,
     uow: UnitOfWork,
     clock: Clock,
+    accounts: AccountDirectory,
     before_commit: Callable[[UnitOfWork, StoredSchedule], None] | None = None,
 ) -> StoredSchedule:
     """Store the schedule, its first execution still in the future and that execution's
     reminders, an audit record and a "schedule created" event, in one transaction.
     `before_commit` may add to that transaction (the API keeps its response there).
 
-    Raises `InvalidSchedule` if the schedule has no execution after now."""
+    Raises `AccountNotHeld` if the schedule's customer does not hold the account it
+    debits (per `accounts`, the books of the gateway that moves the money: the same
+    answer whether the account exists or not, so accounts cannot be probed), and
+    `InvalidSchedule` if the schedule has no execution after now."""
     now = clock.now()
     schedule = cmd.schedule
+    if not accounts.holds(schedule.customer_id, schedule.debit_account):
+        raise errors.AccountNotHeld(
+            "the account to debit is not one of the customer's", field="debit_account"
+        )
     upcoming = plan.preview(schedule, 1, after=now)
     if not upcoming:
         raise errors.InvalidSchedule(

@@ -19,7 +19,6 @@ from scheduler.adapters.sql import migrate, tables
 from scheduler.adapters.sql.engine import create_engine
 from scheduler.adapters.sql.operations import SqlOperationRepository
 from scheduler.adapters.sql.unit_of_work import SqlUnitOfWork
-from scheduler.api import schemas
 from scheduler.domain.operation import Operation
 from scheduler.service.amend_schedule import AmendSchedule, amend_schedule
 from scheduler.service.claim_due import claim_due
@@ -88,20 +87,13 @@ def test_an_occurrence_claimed_during_an_amendment_counts_as_started(engine: sa.
     # it at its due time, while the amendment's transaction is still open.
     clock.advance_to(january(5, 8, minute=59, second=59))
     worker_clock = SettableClock(january(5, 9, second=0))
-    with SqlUnitOfWork(engine) as uow:
-        stored = uow.schedules.get_many([schedule_id])[schedule_id]
-    change = schemas.ScheduleChangeIn.model_validate(
-        {"amount": {"value": "150.00", "currency": "GBP"}}
-    )
-    document = schemas.ScheduleIn.model_validate(change.applied_to(stored.definition))
     racing = _ClaimedMeanwhile(engine, worker_clock)
 
     amend_schedule(
         AmendSchedule(
-            schedule=document.to_schedule(
-                schedule_id=schedule_id, customer_id="alice", created_at=stored.schedule.created_at
-            ),
-            definition=document.model_dump(mode="json"),
+            schedule_id=schedule_id,
+            customer_id="alice",
+            change={"amount": {"value": "150.00", "currency": "GBP"}},
             expected_version=1,
             actor="customer:alice",
         ),

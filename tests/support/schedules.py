@@ -10,7 +10,7 @@ import sqlalchemy as sa
 
 from scheduler.adapters.sql.unit_of_work import SqlUnitOfWork
 from scheduler.api import schemas
-from scheduler.ports import Clock
+from scheduler.ports import AccountDirectory, Clock
 from scheduler.service.create_schedule import CreateSchedule, create_schedule
 
 #: Monthly on the 31st from January 2027 at 09:00 London, twelve times, moved by the
@@ -44,10 +44,24 @@ def one_time_transfer(
     }
 
 
+class EveryAccountHeld:
+    """An `AccountDirectory` in which every customer holds every account: for tests of
+    other rules (the holder rule has tests of its own, against the ledger)."""
+
+    def holds(self, customer_id: str, account_id: str) -> bool:
+        return True
+
+
 def create(
-    engine: sa.Engine, clock: Clock, document: dict[str, Any], *, customer_id: str = "alice"
+    engine: sa.Engine,
+    clock: Clock,
+    document: dict[str, Any],
+    *,
+    customer_id: str = "alice",
+    accounts: AccountDirectory | None = None,
 ) -> uuid.UUID:
-    """Store the schedule `document` describes for `customer_id`; returns its id."""
+    """Store the schedule `document` describes for `customer_id`; returns its id. The
+    debit account is checked against `accounts` (default: every account is held)."""
     parsed = schemas.ScheduleIn.model_validate(document)
     schedule = parsed.to_schedule(
         schedule_id=uuid.uuid4(), customer_id=customer_id, created_at=clock.now()
@@ -61,5 +75,6 @@ def create(
         ),
         uow=SqlUnitOfWork(engine),
         clock=clock,
+        accounts=accounts or EveryAccountHeld(),
     )
     return schedule.id

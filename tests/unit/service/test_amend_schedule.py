@@ -65,20 +65,15 @@ def _amend(
     changes: dict[str, Any],
     *,
     expected_version: int,
+    customer_id: str = "alice",
 ) -> Amended:
-    """Amend as the API does: the stored document with `changes` applied."""
-    with SqlUnitOfWork(engine) as uow:
-        stored = uow.schedules.get_many([schedule_id])[schedule_id]
+    """Amend as the API does: the change, as its model parses it, merged by the use case."""
     change = schemas.ScheduleChangeIn.model_validate(changes)
-    document = schemas.ScheduleIn.model_validate(change.applied_to(stored.definition))
     return amend_schedule(
         AmendSchedule(
-            schedule=document.to_schedule(
-                schedule_id=schedule_id,
-                customer_id="alice",
-                created_at=stored.schedule.created_at,
-            ),
-            definition=document.model_dump(mode="json"),
+            schedule_id=schedule_id,
+            customer_id=customer_id,
+            change=change.model_dump(mode="json", exclude_unset=True),
             expected_version=expected_version,
             actor="customer:alice",
             correlation_id="corr-amend",
@@ -241,7 +236,9 @@ def test_a_paused_schedule_stays_paused_and_resumes_on_its_new_terms(
 ) -> None:
     schedule_id = schedules.create(engine, clock, _weekly())
     change_schedule_status(
-        ChangeScheduleStatus(schedule_id=schedule_id, action=ScheduleAction.PAUSE, actor="t"),
+        ChangeScheduleStatus(
+            schedule_id=schedule_id, customer_id="alice", action=ScheduleAction.PAUSE, actor="t"
+        ),
         uow=SqlUnitOfWork(engine),
         clock=clock,
     )
@@ -255,7 +252,9 @@ def test_a_paused_schedule_stays_paused_and_resumes_on_its_new_terms(
     )
     assert amended.stored.schedule.status.value == "paused"
     change_schedule_status(
-        ChangeScheduleStatus(schedule_id=schedule_id, action=ScheduleAction.RESUME, actor="t"),
+        ChangeScheduleStatus(
+            schedule_id=schedule_id, customer_id="alice", action=ScheduleAction.RESUME, actor="t"
+        ),
         uow=SqlUnitOfWork(engine),
         clock=clock,
     )
@@ -297,17 +296,14 @@ def test_the_accounts_of_a_schedule_cannot_be_amended(
     engine: sa.Engine, clock: SettableClock
 ) -> None:
     schedule_id = schedules.create(engine, clock, _weekly())
-    with SqlUnitOfWork(engine) as uow:
-        stored = uow.schedules.get_many([schedule_id])[schedule_id]
-    elsewhere = schemas.ScheduleIn.model_validate(stored.definition | {"debit_account": "GB-X"})
+    before = snapshot(engine)
 
     with pytest.raises(errors.InvalidSchedule) as raised:
         amend_schedule(
             AmendSchedule(
-                schedule=elsewhere.to_schedule(
-                    schedule_id=schedule_id, customer_id="alice", created_at=clock.now()
-                ),
-                definition=elsewhere.model_dump(mode="json"),
+                schedule_id=schedule_id,
+                customer_id="alice",
+                change={"debit_account": "GB-X"},
                 expected_version=1,
                 actor="customer:alice",
             ),
@@ -315,12 +311,36 @@ def test_the_accounts_of_a_schedule_cannot_be_amended(
             clock=clock,
         )
     assert raised.value.field == "debit_account"
+    assert snapshot(engine) == before
+
+
+def test_another_customers_schedule_is_unknown_and_unchanged(
+    engine: sa.Engine, clock: SettableClock
+) -> None:
+    schedule_id = schedules.create(engine, clock, _weekly())
+    before = snapshot(engine)
+
+    with pytest.raises(errors.UnknownSchedule):
+        _amend(engine, clock, schedule_id, {"reminders": []}, expected_version=1, customer_id="bob")
+    assert snapshot(engine) == before
+
+
+def test_a_change_setting_a_required_field_to_null_is_refused_by_name(
+    engine: sa.Engine, clock: SettableClock
+) -> None:
+    schedule_id = schedules.create(engine, clock, _weekly())
+
+    with pytest.raises(errors.ValidationError) as raised:
+        _amend(engine, clock, schedule_id, {"amount": None}, expected_version=1)
+    assert raised.value.field == "amount"
 
 
 def test_a_cancelled_schedule_cannot_be_amended(engine: sa.Engine, clock: SettableClock) -> None:
     schedule_id = schedules.create(engine, clock, _weekly())
     change_schedule_status(
-        ChangeScheduleStatus(schedule_id=schedule_id, action=ScheduleAction.CANCEL, actor="t"),
+        ChangeScheduleStatus(
+            schedule_id=schedule_id, customer_id="alice", action=ScheduleAction.CANCEL, actor="t"
+        ),
         uow=SqlUnitOfWork(engine),
         clock=clock,
     )

@@ -353,7 +353,9 @@ def test_an_operation_of_a_cancelled_or_paused_schedule_is_not_re_driven(
     failed = bank.execution(schedule_id)
     assert bank.row(failed).last_error_code == "unknown_account"
     change_schedule_status(
-        ChangeScheduleStatus(schedule_id=schedule_id, action=action, actor="customer:alice"),
+        ChangeScheduleStatus(
+            schedule_id=schedule_id, customer_id="alice", action=action, actor="customer:alice"
+        ),
         uow=SqlUnitOfWork(bank.engine),
         clock=bank.clock,
     )

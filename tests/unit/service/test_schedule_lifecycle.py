@@ -91,6 +91,7 @@ def _change(
     return change_schedule_status(
         ChangeScheduleStatus(
             schedule_id=schedule_id,
+            customer_id="alice",
             action=action,
             actor="customer:alice",
             expected_version=expected_version,
