@@ -157,6 +157,12 @@ class Settings(BaseSettings):
     from SQL, and reads of older ranges go to the archive; 13 covers a year and the
     month it is compared with."""
 
+    archive_schedule: str = "0 * * * * *"
+    """NCRONTAB expression (six fields, UTC) of the archive timer in Azure: each tick
+    copies new history and sealed audit records to the archive for up to a minute and
+    purges SQL's rows past the hot window. A tick still running when the next comes
+    makes that one wait (a timer function runs on one instance at a time)."""
+
     archive_retention_days: int = Field(default=audit.RETENTION_DAYS, gt=0)
     """Days an archived item lives in Cosmos DB, counted from when it happened (its
     finish or occurrence time), not from when it was archived: each item's `ttl` is the
@@ -264,7 +270,7 @@ class Settings(BaseSettings):
             raise ValueError("must be 1 to 249 of letters, digits, '.', '_' and '-'")
         return value
 
-    @field_validator("dispatch_schedule")
+    @field_validator("dispatch_schedule", "archive_schedule")
     @classmethod
     def _ncrontab(cls, value: str) -> str:
         fields = value.split()

@@ -49,6 +49,9 @@ param cosmosDatabaseName string
 @maxValue(120)
 param archiveHotMonths int = 13
 
+@description('NCRONTAB schedule of the archive timer, six fields, in UTC.')
+param archiveSchedule string = '0 * * * * *'
+
 @description('Days an archived item lives in Cosmos DB, from when it happened (7 x 366 by default).')
 @minValue(1)
 param archiveRetentionDays int = 2562
@@ -146,6 +149,7 @@ var appSettings = {
   COSMOS_ENDPOINT: cosmosEndpoint
   COSMOS_DATABASE: cosmosDatabaseName
   ARCHIVE_HOT_MONTHS: string(archiveHotMonths)
+  ARCHIVE_SCHEDULE: archiveSchedule
   ARCHIVE_RETENTION_DAYS: string(archiveRetentionDays)
   SERVICEBUS_NAMESPACE: serviceBusNamespace
   BLOB_ACCOUNT_URL: exportsBlobUrl

@@ -18,6 +18,7 @@ def test_the_archive_is_off_by_default_with_a_13_month_window_and_7_year_retenti
     assert settings.cosmos_database == "tsched"
     assert settings.archive_hot_months == 13
     assert settings.archive_retention_days == audit.RETENTION_DAYS == 2562
+    assert settings.archive_schedule == "0 * * * * *"
 
 
 @pytest.mark.usefixtures("isolated_settings")
@@ -28,6 +29,7 @@ def test_the_archive_is_off_by_default_with_a_13_month_window_and_7_year_retenti
         ("ARCHIVE_HOT_MONTHS", "121"),
         ("ARCHIVE_RETENTION_DAYS", "-1"),
         ("COSMOS_DATABASE", "db/with/slashes"),
+        ("ARCHIVE_SCHEDULE", "* * * * *"),
     ],
 )
 def test_bad_archive_settings_are_refused(
