@@ -38,6 +38,10 @@ param kafkaTopic string = 'tsched.events'
 @description('Base URL (https) of the core-banking payments API; empty uses the embedded ledger, for demonstrations only.')
 param coreBankingUrl string = ''
 
+@description('Days the Cosmos DB archive keeps an attempt or audit record, from when it happened: 7 x 366 by default.')
+@minValue(1)
+param archiveRetentionDays int = 2562
+
 var resourceToken = toLower(uniqueString(subscription().id, environmentName, location))
 var tags = {
   'azd-env-name': environmentName
@@ -103,6 +107,7 @@ module cosmos 'app/cosmos.bicep' = {
     accountName: 'cosmos-tsched-${resourceToken}'
     location: location
     tags: tags
+    retentionDays: archiveRetentionDays
   }
 }
 
@@ -166,6 +171,7 @@ module functions 'app/functions.bicep' = {
     sqlDatabaseName: sql.outputs.databaseName
     cosmosEndpoint: cosmos.outputs.endpoint
     cosmosDatabaseName: cosmos.outputs.databaseName
+    archiveRetentionDays: archiveRetentionDays
     serviceBusNamespace: serviceBus.outputs.fullyQualifiedNamespace
     exportsBlobUrl: storage.outputs.exportsBlobEndpoint
     kafkaBootstrapServers: eventHubs.outputs.kafkaBootstrapServers

@@ -1,6 +1,13 @@
 // Cosmos DB (NoSQL API) archive of execution history and audit records: serverless,
-// Entra ID only (keys disabled), one container per record kind partitioned by customer,
-// each item expiring after the seven-year retention.
+// Entra ID only (keys disabled). Two containers, as scheduler/adapters/cosmos/containers.py
+// defines them (tests/functions/test_cosmos_bicep.py checks they agree):
+// - history: one item per attempt, partitioned by customer; a composite index serves the
+//   history latest first by (finishedAt, rowId);
+// - audit: sealed records partitioned by customer ('customer:<id>'; records without one
+//   by month, 'system:<YYYY-MM>') and the blocks that seal them ('blocks:<n>').
+// Every item carries its own ttl (the retention counted from when it happened); the
+// container default is the backstop. The app's identity can read and write items but not
+// create containers: they exist only because this template creates them.
 
 @description('Name of the Cosmos DB account.')
 param accountName string
@@ -14,8 +21,33 @@ param tags object
 @description('Name of the database holding the archive containers.')
 param databaseName string = 'tsched'
 
-@description('Seconds an archived item lives: 7 x 366 days (RETENTION_DAYS in scheduler/domain/audit.py), never short of seven calendar years.')
-param retentionSeconds int = 221356800
+@description('Days an archived item lives: 7 x 366 by default (RETENTION_DAYS in scheduler/domain/audit.py), never short of seven calendar years; the same value as the ARCHIVE_RETENTION_DAYS app setting.')
+@minValue(1)
+param retentionDays int = 2562
+
+var containerDefinitions = [
+  {
+    name: 'history'
+    partitionKeyPath: '/customerId'
+    compositeIndexes: [
+      [
+        {
+          path: '/finishedAt'
+          order: 'descending'
+        }
+        {
+          path: '/rowId'
+          order: 'descending'
+        }
+      ]
+    ]
+  }
+  {
+    name: 'audit'
+    partitionKeyPath: '/partitionKey'
+    compositeIndexes: []
+  }
+]
 
 resource account 'Microsoft.DocumentDB/databaseAccounts@2024-11-15' = {
   name: accountName
@@ -57,23 +89,35 @@ resource database 'Microsoft.DocumentDB/databaseAccounts/sqlDatabases@2024-11-15
 }
 
 resource containers 'Microsoft.DocumentDB/databaseAccounts/sqlDatabases/containers@2024-11-15' = [
-  for containerName in [
-    'history'
-    'audit'
-  ]: {
+  for definition in containerDefinitions: {
     parent: database
-    name: containerName
+    name: definition.name
     properties: {
       resource: {
-        id: containerName
+        id: definition.name
         partitionKey: {
           paths: [
-            '/customerId'
+            definition.partitionKeyPath
           ]
           kind: 'Hash'
           version: 2
         }
-        defaultTtl: retentionSeconds
+        indexingPolicy: {
+          indexingMode: 'consistent'
+          automatic: true
+          includedPaths: [
+            {
+              path: '/*'
+            }
+          ]
+          excludedPaths: [
+            {
+              path: '/"_etag"/?'
+            }
+          ]
+          compositeIndexes: definition.compositeIndexes
+        }
+        defaultTtl: retentionDays * 86400
       }
     }
   }
