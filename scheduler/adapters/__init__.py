@@ -1,3 +1,3 @@
 """Adapters: one module or subpackage per technology behind a port."""
 
-__all__ = ["cloudevents", "corebanking", "eventhubs", "kafka", "ledger", "sql"]
+__all__ = ["cloudevents", "corebanking", "cosmos", "eventhubs", "kafka", "ledger", "sql"]
