@@ -5,6 +5,12 @@ bounded by the page and the largest block, however long the trail. Verification 
 the first broken block: everything after it is unproven until an auditor has looked.
 Records not sealed yet cannot be verified; they are counted, not failed.
 
+With the archive on, the records of blocks older than the hot window leave SQL once the
+archive holds them (`purge_hot_window`); the block rows stay. A block with no record in
+SQL is then verified from the archive's copies of its records, by the same rules: a
+purge takes a whole block or nothing, so a block with some of its records in SQL is
+verified from SQL alone, and a record missing there is reported, not looked up.
+
 A broken block is named, and so are its records that no longer match its hash list
 (changed, missing, added), when the block has a list whose digest it sealed. Whether a
 block verifies never depends on the list: its digest is recomputed from the records.
@@ -16,6 +22,7 @@ import enum
 from dataclasses import dataclass
 
 from scheduler import ports
+from scheduler._archive_ports import AuditArchive
 from scheduler.domain import audit
 
 #: Blocks read per query. Each block row carries its hash list (up to 360 kB for 5,000
@@ -70,6 +77,8 @@ class VerificationReport:
     records_checked: int
     unsealed_records: int
     first_broken: BrokenBlock | None = None
+    #: Of `blocks_checked`, those whose records were read from the archive.
+    blocks_from_archive: int = 0
 
     @property
     def ok(self) -> bool:
@@ -78,13 +87,17 @@ class VerificationReport:
 
 
 def verify_audit(
-    *, uow: ports.UnitOfWork, page_size: int = DEFAULT_PAGE_SIZE
+    *,
+    uow: ports.UnitOfWork,
+    archive: AuditArchive | None = None,
+    page_size: int = DEFAULT_PAGE_SIZE,
 ) -> VerificationReport:
-    """Check every sealed block in order, from block 1, and count the unsealed records.
+    """Check every sealed block in order, from block 1, and count the unsealed records;
+    a block whose records SQL no longer holds is checked against `archive`'s copies.
     Reads only; the transaction is rolled back."""
     if page_size < 1:
         raise ValueError("page_size must be at least 1")
-    blocks_checked = records_checked = 0
+    blocks_checked = records_checked = from_archive = 0
     first_broken: BrokenBlock | None = None
     previous_no, previous_hash = 0, audit.GENESIS_HASH
     with uow:
@@ -94,6 +107,9 @@ def verify_audit(
                 break
             for block in page:
                 records = uow.audit.records_in_block(block.block_no)
+                if not records and archive is not None:
+                    records = archive.records_in_block(block.block_no)
+                    from_archive += 1
                 blocks_checked += 1
                 records_checked += len(records)
                 first_broken = _break_in(
@@ -108,6 +124,7 @@ def verify_audit(
         records_checked=records_checked,
         unsealed_records=unsealed,
         first_broken=first_broken,
+        blocks_from_archive=from_archive,
     )
 
 

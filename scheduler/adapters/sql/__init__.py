@@ -4,6 +4,7 @@ repositories and the unit of work over them, and the schema's history (`migrate`
 runs Alembic's scripts in `migrations/`, a directory of data rather than a package)."""
 
 __all__ = [
+    "archive_marks",
     "audit",
     "bulk",
     "dialects",

@@ -40,23 +40,23 @@ class SqlAuditRepository:
         """Up to `limit` records with no block yet, lowest seq first. Records of
         transactions still open are invisible here and get sealed in a later block."""
         rows = self._connection.execute(
-            sa.select(*_RECORD_COLUMNS)
+            sa.select(*RECORD_COLUMNS)
             .where(_record.c.block_no.is_(None))
             .order_by(_record.c.seq)
             .limit(limit)
         )
-        return [_to_record(row) for row in rows.mappings()]
+        return [record_of(row) for row in rows.mappings()]
 
     def last_block(self) -> AuditBlock | None:
         """The block with the highest number, if any."""
         row = (
             self._connection.execute(
-                sa.select(*_BLOCK_COLUMNS).order_by(_block.c.block_no.desc()).limit(1)
+                sa.select(*BLOCK_COLUMNS).order_by(_block.c.block_no.desc()).limit(1)
             )
             .mappings()
             .first()
         )
-        return None if row is None else _to_block(row)
+        return None if row is None else block_of(row)
 
     def add_block(self, block: AuditBlock, seqs: Sequence[int]) -> None:
         """Insert `block` (its hash list in the same row), then stamp the records `seqs`
@@ -85,21 +85,19 @@ class SqlAuditRepository:
     def blocks(self, after_block_no: int, limit: int) -> list[AuditBlock]:
         """Up to `limit` blocks numbered above `after_block_no`, in number order."""
         rows = self._connection.execute(
-            sa.select(*_BLOCK_COLUMNS)
+            sa.select(*BLOCK_COLUMNS)
             .where(_block.c.block_no > after_block_no)
             .order_by(_block.c.block_no)
             .limit(limit)
         )
-        return [_to_block(row) for row in rows.mappings()]
+        return [block_of(row) for row in rows.mappings()]
 
     def records_in_block(self, block_no: int) -> list[AuditRecord]:
         """The records stamped with `block_no`, lowest seq first."""
         rows = self._connection.execute(
-            sa.select(*_RECORD_COLUMNS)
-            .where(_record.c.block_no == block_no)
-            .order_by(_record.c.seq)
+            sa.select(*RECORD_COLUMNS).where(_record.c.block_no == block_no).order_by(_record.c.seq)
         )
-        return [_to_record(row) for row in rows.mappings()]
+        return [record_of(row) for row in rows.mappings()]
 
     def count_unsealed(self) -> int:
         """How many visible records have no block yet."""
@@ -122,7 +120,7 @@ class SqlAuditRepository:
     ) -> list[AuditRecord]:
         """Records newest first (by seq, the order they were written in), filtered."""
         c = _record.c
-        query = sa.select(*_RECORD_COLUMNS)
+        query = sa.select(*RECORD_COLUMNS)
         for column, value in (
             (c.subject_type, subject_type),
             (c.subject_id, subject_id),
@@ -138,22 +136,25 @@ class SqlAuditRepository:
         if before_seq is not None:
             query = query.where(c.seq < before_seq)
         rows = self._connection.execute(query.order_by(c.seq.desc()).limit(limit))
-        return [_to_record(row) for row in rows.mappings()]
+        return [record_of(row) for row in rows.mappings()]
 
 
 # The columns of audit_record and audit_block are named after the domain fields, so rows
 # and dataclasses convert by name. Reads select exactly those columns: the archive's
 # bookkeeping columns (`archived_at`, `records_purged_at`) are no part of a record.
 _ENTRY_FIELDS = tuple(field.name for field in dataclasses.fields(AuditEntry))
-_RECORD_COLUMNS = tuple(_record.c[name] for name in ("seq", "block_no", *_ENTRY_FIELDS))
-_BLOCK_COLUMNS = tuple(_block.c[field.name] for field in dataclasses.fields(AuditBlock))
+#: The columns of a record (`record_of` reads a row of them).
+RECORD_COLUMNS = tuple(_record.c[name] for name in ("seq", "block_no", *_ENTRY_FIELDS))
+#: The columns of a block (`block_of` reads a row of them).
+BLOCK_COLUMNS = tuple(_block.c[field.name] for field in dataclasses.fields(AuditBlock))
 
 
 def _entry_row(entry: AuditEntry) -> dict[str, Any]:
     return {name: getattr(entry, name) for name in _ENTRY_FIELDS}
 
 
-def _to_record(row: sa.RowMapping) -> AuditRecord:
+def record_of(row: sa.RowMapping) -> AuditRecord:
+    """The record a row of `RECORD_COLUMNS` holds."""
     return AuditRecord(
         seq=row["seq"],
         block_no=row["block_no"],
@@ -165,5 +166,6 @@ def _block_row(block: AuditBlock) -> dict[str, Any]:
     return dataclasses.asdict(block)
 
 
-def _to_block(row: sa.RowMapping) -> AuditBlock:
+def block_of(row: sa.RowMapping) -> AuditBlock:
+    """The block a row of `BLOCK_COLUMNS` holds."""
     return AuditBlock(**row)

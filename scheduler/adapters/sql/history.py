@@ -20,10 +20,14 @@ from scheduler.ports import HistoryEntry, HistoryQuery
 
 
 class SqlHistoryRepository:
-    """`HistoryRepository` over one connection (the unit of work's transaction)."""
+    """`HistoryRepository` over one connection (the unit of work's transaction).
 
-    def __init__(self, connection: sa.Connection) -> None:
+    With `unarchived_only`, reads see only the attempts the archive has not confirmed
+    yet (`archived_at` NULL): what SQL alone knows of a range the archive serves."""
+
+    def __init__(self, connection: sa.Connection, *, unarchived_only: bool = False) -> None:
         self._connection = connection
+        self._unarchived_only = unarchived_only
 
     def add(self, outcomes: Sequence[Outcome], *, worker: str) -> None:
         if not outcomes:
@@ -73,7 +77,7 @@ class SqlHistoryRepository:
         rows = self._connection.execute(
             selected.order_by(h.finished_at.desc(), h.id.desc()).limit(limit)
         )
-        return [_entry(row) for row in rows]
+        return [entry_of(row) for row in rows]
 
     def count_for_customer(self, query: HistoryQuery, *, at_most: int) -> int:
         matching = self._matching(sa.select(tables.execution_attempt.c.id), query).limit(at_most)
@@ -83,6 +87,8 @@ class SqlHistoryRepository:
     def _matching(self, selected: sa.Select[Any], query: HistoryQuery) -> sa.Select[Any]:
         h = tables.execution_attempt.c
         selected = selected.where(h.customer_id == query.customer_id)
+        if self._unarchived_only:
+            selected = selected.where(h.archived_at.is_(None))
         equal = (
             (h.schedule_id, query.schedule_id),
             (h.outcome, query.outcome),
@@ -115,7 +121,8 @@ class SqlHistoryRepository:
         return compare(exact, 0)
 
 
-def _entry(row: Any) -> HistoryEntry:
+def entry_of(row: Any) -> HistoryEntry:
+    """The history entry of an `execution_attempt` row."""
     return HistoryEntry(
         id=row.id,
         operation_id=row.operation_id,

@@ -2,33 +2,46 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Self
 
 import sqlalchemy as sa
 
+from scheduler.adapters.sql.archive_marks import SqlArchiveMarks
 from scheduler.adapters.sql.audit import SqlAuditRepository
 from scheduler.adapters.sql.history import SqlHistoryRepository
 from scheduler.adapters.sql.idempotency import SqlIdempotencyRepository
 from scheduler.adapters.sql.operations import SqlOperationRepository
 from scheduler.adapters.sql.outbox import SqlOutboxRepository
 from scheduler.adapters.sql.schedules import SqlScheduleRepository
+from scheduler.ports import HistoryRepository
 
 
 class SqlUnitOfWork:
     """A transaction over the store. ``with uow:`` begins it; leaving the block without
-    `commit()` rolls it back, whatever happened inside."""
+    `commit()` rolls it back, whatever happened inside.
+
+    `history`, given, builds the history repository on the transaction's connection in
+    place of `SqlHistoryRepository` (the runtime reads older ranges from the archive
+    through it)."""
 
     schedules: SqlScheduleRepository
     operations: SqlOperationRepository
-    history: SqlHistoryRepository
+    history: HistoryRepository
     outbox: SqlOutboxRepository
     audit: SqlAuditRepository
     idempotency: SqlIdempotencyRepository
+    archive_marks: SqlArchiveMarks
 
-    def __init__(self, engine: sa.Engine) -> None:
+    def __init__(
+        self,
+        engine: sa.Engine,
+        *,
+        history: Callable[[sa.Connection], HistoryRepository] | None = None,
+    ) -> None:
         self._engine = engine
+        self._history = history or SqlHistoryRepository
         self._connection: sa.Connection | None = None
         self._transaction: sa.RootTransaction | None = None
 
@@ -38,10 +51,11 @@ class SqlUnitOfWork:
         self._transaction = connection.begin()
         self.schedules = SqlScheduleRepository(connection)
         self.operations = SqlOperationRepository(connection)
-        self.history = SqlHistoryRepository(connection)
+        self.history = self._history(connection)
         self.outbox = SqlOutboxRepository(connection)
         self.audit = SqlAuditRepository(connection)
         self.idempotency = SqlIdempotencyRepository(connection)
+        self.archive_marks = SqlArchiveMarks(connection)
         return self
 
     def __exit__(self, *exc_info: object) -> None:
