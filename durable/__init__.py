@@ -7,7 +7,9 @@ Thin and deterministic over `scheduler.service`, the same calls `tsched serve` l
 - `orchestrators`: dispatch (claim a batch, fan execution out in chunks, fan in, seal
   the audit trail, continue as new while the claim was full) and relay (publish the
   outbox to Kafka, apart, so a broker outage never delays a payment);
-- `activities`: one use case each, passing ids and counts as JSON.
+- `activities`: one use case each, passing ids and counts as JSON;
+- `archive`: the archive timer (history and audit to Cosmos DB, purge of SQL's rows
+  past the hot window), registered once README lists its function.
 
 Nothing is built at import: the runtime is built by the first activity on a worker.
 """
@@ -16,10 +18,11 @@ from __future__ import annotations
 
 import azure.durable_functions as df
 
-from durable import activities, orchestrators, starter
+from durable import activities, archive, orchestrators, starter
 
 __all__ = [
     "activities",
+    "archive",
     "blueprint",
     "messages",
     "names",

@@ -3,6 +3,7 @@
 __all__ = [
     "adapters",
     "api",
+    "archiver",
     "backoff",
     "bootstrap",
     "cli",

@@ -14,22 +14,27 @@ import threading
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import sqlalchemy as sa
 from azure.identity import AzureCliCredential, ManagedIdentityCredential
 
+from scheduler._archive_ports import Archive
 from scheduler.adapters import eventhubs
 from scheduler.adapters.corebanking import CoreBankingGateway
+from scheduler.adapters.cosmos.archive import CosmosArchive
 from scheduler.adapters.kafka import KafkaEventPublisher
 from scheduler.adapters.ledger import Ledger
 from scheduler.adapters.sql.engine import create_engine
+from scheduler.adapters.sql.history import SqlHistoryRepository
 from scheduler.adapters.sql.unit_of_work import SqlUnitOfWork
 from scheduler.api.auth import DevelopmentSigner, JwksUrl, TokenVerifier
 from scheduler.clocks import SystemClock
 from scheduler.config import Settings, load_settings
 from scheduler.ports import AccountDirectory, Clock, EventPublisher, PaymentGateway
+from scheduler.service.hot_window import WindowedHistory, hot_window_start
 
 if TYPE_CHECKING:
     from azure.core.credentials import TokenCredential
@@ -51,10 +56,25 @@ class Runtime:
     accounts: AccountDirectory
     #: Called by `close`: release the clients the adapters opened.
     closers: tuple[Callable[[], None], ...] = ()
+    #: The history and audit archive (`COSMOS_ENDPOINT`); None keeps everything in SQL.
+    archive: Archive | None = None
 
     def unit_of_work(self) -> SqlUnitOfWork:
-        """A new unit of work on the store."""
-        return SqlUnitOfWork(self.engine)
+        """A new unit of work on the store. With the archive on, its history reads
+        ranges older than the hot window from the archive too (`hot_window`)."""
+        archive = self.archive
+        if archive is None:
+            return SqlUnitOfWork(self.engine)
+
+        def history(connection: sa.Connection) -> WindowedHistory:
+            return WindowedHistory(
+                store=SqlHistoryRepository(connection),
+                unarchived=SqlHistoryRepository(connection, unarchived_only=True),
+                archive=archive,
+                hot_from=hot_window_start(self.clock.now(), self.settings.archive_hot_months),
+            )
+
+        return SqlUnitOfWork(self.engine, history=history)
 
     def close(self) -> None:
         """Flush and close the event publisher and the gateway's HTTP client, then
@@ -87,7 +107,11 @@ def build(settings: Settings, *, clock: Clock | None = None, worker: str | None 
         closers.append(kafka.close)
         if credential is not None:
             closers.append(credential.close)
+    archive = history_archive(settings, clock)
+    if archive is not None:
+        closers.append(archive.close)
     return Runtime(
+        archive=archive,
         settings=settings,
         engine=engine,
         clock=clock,
@@ -97,6 +121,21 @@ def build(settings: Settings, *, clock: Clock | None = None, worker: str | None 
         worker=worker or default_worker_name(),
         accounts=accounts,
         closers=tuple(closers),
+    )
+
+
+def history_archive(settings: Settings, clock: Clock) -> CosmosArchive | None:
+    """The Cosmos DB archive `COSMOS_ENDPOINT` names, reached as the managed identity
+    (`AZURE_CLIENT_ID`), or None when the setting is empty. Nothing is sent until the
+    archive is first used."""
+    if settings.cosmos_endpoint is None:
+        return None
+    return CosmosArchive.connect(
+        settings.cosmos_endpoint,
+        ManagedIdentityCredential(client_id=settings.azure_client_id),
+        database=settings.cosmos_database,
+        clock=clock,
+        retention=timedelta(days=settings.archive_retention_days),
     )
 
 

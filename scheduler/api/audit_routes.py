@@ -95,7 +95,7 @@ def verification(
     """Recompute every sealed block from its records and follow the chain; report the
     first broken block, if any, with the sequence numbers of its records that changed,
     went missing or were added, and how many records are not sealed yet."""
-    report = VerificationOut.of(verify_audit(uow=runtime.unit_of_work()))
+    report = VerificationOut.of(verify_audit(uow=runtime.unit_of_work(), archive=runtime.archive))
     with runtime.unit_of_work() as uow:
         requests.audit_read(
             uow,

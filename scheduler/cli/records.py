@@ -9,6 +9,7 @@ from scheduler.adapters import cloudevents
 from scheduler.adapters.sql.unit_of_work import SqlUnitOfWork
 from scheduler.cli import output
 from scheduler.cli.output import Commands
+from scheduler.clocks import SystemClock
 from scheduler.config import load_settings
 from scheduler.domain.events import StoredEvent
 from scheduler.service.verify_audit import BreakReason, BrokenBlock, verify_audit
@@ -76,7 +77,13 @@ def events_table(stored: list[StoredEvent]) -> str:
 
 
 def _run_verify(_args: argparse.Namespace) -> int:
-    report = verify_audit(uow=_unit_of_work())
+    # Blocks whose records left SQL for the archive are verified from the archive.
+    archive = bootstrap.history_archive(load_settings(), SystemClock())
+    try:
+        report = verify_audit(uow=_unit_of_work(), archive=archive)
+    finally:
+        if archive is not None:
+            archive.close()
     print(
         f"checked {report.blocks_checked} blocks holding {report.records_checked} records; "
         f"{report.unsealed_records} records not sealed yet"
