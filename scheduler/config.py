@@ -174,7 +174,22 @@ class Settings(BaseSettings):
 
     blob_account_url: str | None = None
     """Blob service URL of the account holding exports; `None` turns exports to Blob
-    storage off."""
+    storage off. In Azure an `https` URL, reached with the managed identity
+    (`AZURE_CLIENT_ID`), links signed with user delegation keys; locally Azurite's
+    `http://127.0.0.1:10000/devstoreaccount1`, reached with its published key."""
+
+    export_link_threshold_rows: int = Field(default=10_000, gt=0)
+    """Where the API runs as an Azure Function, which holds a whole response in memory
+    before it sends it: a history download of more attempts than this is written to
+    Blob storage (`BLOB_ACCOUNT_URL`) and answered with a link to it; this many or
+    fewer are the response. A value above the 10,000 attempts a response there may
+    hold (`function_app.http_api.MAX_EXPORT_ROWS`) acts as 10,000. Under uvicorn,
+    which streams, a download is a link only when asked (`?delivery=link`)."""
+
+    export_link_seconds: int = Field(default=900, gt=0, le=86_400)
+    """Seconds a download link works, from when it is answered: 15 minutes. At most a
+    day, as the exports container deletes what it holds after a day
+    (bicep/app/storage.bicep): a longer link would outlive its file."""
 
     api_jwks_url: str | None = None
     """JWKS document of the identity provider whose bearer tokens the API accepts

@@ -62,6 +62,16 @@ param serviceBusNamespace string
 @description('Blob service URL of the exports account.')
 param exportsBlobUrl string
 
+@description('History downloads of more attempts than this are answered with a link to a copy in the exports account (at most 10,000, what a response may hold).')
+@minValue(1)
+@maxValue(10000)
+param exportLinkThresholdRows int = 10000
+
+@description('Seconds a download link works; at most a day, after which the exports container deletes the copy.')
+@minValue(1)
+@maxValue(86400)
+param exportLinkSeconds int = 900
+
 @description('Kafka endpoint of the Event Hubs namespace the events go to (<namespace>.servicebus.windows.net:9093).')
 param kafkaBootstrapServers string
 
@@ -153,6 +163,8 @@ var appSettings = {
   ARCHIVE_RETENTION_DAYS: string(archiveRetentionDays)
   SERVICEBUS_NAMESPACE: serviceBusNamespace
   BLOB_ACCOUNT_URL: exportsBlobUrl
+  EXPORT_LINK_THRESHOLD_ROWS: string(exportLinkThresholdRows)
+  EXPORT_LINK_SECONDS: string(exportLinkSeconds)
   CORE_BANKING_URL: coreBankingUrl
   API_JWKS_URL: '${entraTenant}/discovery/v2.0/keys'
   API_ISSUER: '${entraTenant}/v2.0'
