@@ -29,15 +29,20 @@ from scheduler.api import app as api_app
 #: not listed never reaches the app: the host answers 404 for it.
 METHODS = (func.HttpMethod.GET, func.HttpMethod.POST, func.HttpMethod.PATCH)
 
-#: Most attempts one history download holds here, against 1,000,000 under uvicorn. The
-#: middleware keeps every chunk of a response until the app is done, then joins them,
-#: and the worker copies the body again to hand it to the host: a 10,000-row download
-#: is about 2.2 MiB as CSV and 0.6 MiB as PDF (`python -m bench.export_memory --rows
-#: 10000`), so a handful of copies of it at each of many concurrent requests stays far
-#: inside a 2,048 MB instance, and it is ready in under 2 s (PDF). At 1,000,000 rows
-#: one CSV is about 220 MiB a copy, and the PDF takes about 150 s to make, near the
-#: 230 s within which an HTTP function must answer. Larger downloads will go through
-#: Blob storage.
+#: Most attempts one history download answered in the response holds here, against
+#: 1,000,000 under uvicorn. The middleware keeps every chunk of a response until the
+#: app is done, then joins them, and the worker copies the body again to hand it to the
+#: host: a 10,000-row download is about 2.2 MiB as CSV and 0.6 MiB as PDF (`python -m
+#: bench.export_memory --rows 10000`), so a handful of copies of it at each of many
+#: concurrent requests stays far inside a 2,048 MB instance, and it is ready in under
+#: 2 s (PDF). At 1,000,000 rows one CSV is about 220 MiB a copy, and the PDF takes
+#: about 150 s to make, near the 230 s within which an HTTP function must answer.
+#:
+#: So a larger download goes through Blob storage: with `BLOB_ACCOUNT_URL` set, one of
+#: more attempts than `EXPORT_LINK_THRESHOLD_ROWS` (at most this cap) is written there
+#: block by block as it is made, and answered with a link that expires
+#: (`scheduler.api.exports.delivery`); up to 1,000,000 attempts then. Without it,
+#: a download past this cap is refused (422 `export_too_large`).
 MAX_EXPORT_ROWS = 10_000
 
 #: Where the development signer keeps its key when no identity provider is configured
@@ -56,7 +61,8 @@ def register(blueprint: func.Blueprint) -> None:
 
 async def http_api(req: func.HttpRequest, context: func.Context) -> func.HttpResponse:
     """Answer `req` with the API, as uvicorn would answer it, but whole: the middleware
-    buffers the response body, so a download is sent once it is complete."""
+    buffers the response body, so a download is sent once it is complete (and a large
+    one is answered with a link instead, `MAX_EXPORT_ROWS`)."""
     response: func.HttpResponse = await middleware().handle_async(req, context)
     return response
 

@@ -22,7 +22,7 @@ import sqlalchemy as sa
 from azure.identity import AzureCliCredential, ManagedIdentityCredential
 
 from scheduler._archive_ports import Archive
-from scheduler.adapters import eventhubs
+from scheduler.adapters import blob_exports, eventhubs
 from scheduler.adapters.corebanking import CoreBankingGateway
 from scheduler.adapters.cosmos.archive import CosmosArchive
 from scheduler.adapters.kafka import KafkaEventPublisher
@@ -33,7 +33,7 @@ from scheduler.adapters.sql.unit_of_work import SqlUnitOfWork
 from scheduler.api.auth import DevelopmentSigner, JwksUrl, TokenVerifier
 from scheduler.clocks import SystemClock
 from scheduler.config import Settings, load_settings
-from scheduler.ports import AccountDirectory, Clock, EventPublisher, PaymentGateway
+from scheduler.ports import AccountDirectory, Clock, EventPublisher, ExportStore, PaymentGateway
 from scheduler.service.hot_window import WindowedHistory, hot_window_start
 
 if TYPE_CHECKING:
@@ -56,6 +56,8 @@ class Runtime:
     accounts: AccountDirectory
     #: Called by `close`: release the clients the adapters opened.
     closers: tuple[Callable[[], None], ...] = ()
+    #: Where large downloads are written for a link (`BLOB_ACCOUNT_URL`); None: no links.
+    exports: ExportStore | None = None
     #: The history and audit archive (`COSMOS_ENDPOINT`); None keeps everything in SQL.
     archive: Archive | None = None
 
@@ -110,6 +112,12 @@ def build(settings: Settings, *, clock: Clock | None = None, worker: str | None 
     archive = history_archive(settings, clock)
     if archive is not None:
         closers.append(archive.close)
+    exports = None
+    if settings.blob_account_url is not None:
+        exports = blob = blob_exports.open_store(
+            settings.blob_account_url, client_id=settings.azure_client_id
+        )
+        closers.append(blob.close)
     return Runtime(
         archive=archive,
         settings=settings,
@@ -121,6 +129,7 @@ def build(settings: Settings, *, clock: Clock | None = None, worker: str | None 
         worker=worker or default_worker_name(),
         accounts=accounts,
         closers=tuple(closers),
+        exports=exports,
     )
 
 

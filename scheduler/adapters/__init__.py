@@ -1,3 +1,12 @@
 """Adapters: one module or subpackage per technology behind a port."""
 
-__all__ = ["cloudevents", "corebanking", "cosmos", "eventhubs", "kafka", "ledger", "sql"]
+__all__ = [
+    "blob_exports",
+    "cloudevents",
+    "corebanking",
+    "cosmos",
+    "eventhubs",
+    "kafka",
+    "ledger",
+    "sql",
+]

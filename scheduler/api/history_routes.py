@@ -6,7 +6,8 @@ A download streams: the attempts are read in keyset pages of `EXPORT_PAGE_ROWS`,
 in its own short unit of work, and written out as they come, so neither memory nor a
 transaction grows with its length. Everything that can be refused (the caller, the
 filters, the size) is checked before the first byte, so a refusal is still a problem
-document and never a broken download.
+document and never a broken download. A download can also go out as a link to a copy in
+the export store (`exports.delivery` says when), written the same way as it is made.
 """
 
 from __future__ import annotations
@@ -14,17 +15,17 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
-from typing import Annotated
+from typing import Annotated, Literal
 from uuid import UUID
 
 from fastapi import APIRouter, Depends, Query, Request
-from fastapi.responses import StreamingResponse
+from fastapi.responses import Response, StreamingResponse
 
 from scheduler.api import cursors, schemas, store_retry
 from scheduler.api.auth import Principal
-from scheduler.api.exports import csv_file, keyset, pdf_report
+from scheduler.api.exports import csv_file, delivery, keyset, links, pdf_report
 from scheduler.api.requests import commit_channel_read
 from scheduler.api.schedule_routes import Caller, Cursor, RuntimeDep, customer_of
 from scheduler.bootstrap import Runtime
@@ -35,8 +36,9 @@ from scheduler.service.event_data import masked
 
 #: Most attempts one page of the history holds: a 1,000-row query is one request.
 MAX_HISTORY_PAGE = 1_000
-#: Most attempts one download holds unless the app was built with a lower cap
-#: (`create_app(max_export_rows=...)`); past it the download is refused, not cut short.
+#: Most attempts one download holds, by link or not; one answered in the response holds
+#: no more than the cap the app was built with (`create_app(max_export_rows=...)`).
+#: Past it the download is refused, not cut short.
 MAX_EXPORT_ROWS = 1_000_000
 #: Attempts a download reads per query (and unit of work).
 EXPORT_PAGE_ROWS = 500
@@ -51,12 +53,6 @@ class InvalidAmountRange(errors.ValidationError):
     """The amount range is not valid."""
 
     code = "invalid_amount_range"
-
-
-class ExportTooLarge(errors.ValidationError):
-    """More attempts match than one download may hold."""
-
-    code = "export_too_large"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -179,62 +175,127 @@ def page(
     return schemas.HistoryPage(items=[_out(entry) for entry in items], next_cursor=next_cursor)
 
 
+LinkAsked = Annotated[
+    Literal["link"] | None,
+    Query(
+        alias="delivery",
+        description="`link`: write the file to storage and answer with a link to it that "
+        "expires (`ExportLinkOut`), however small. Without it the file is the answer, "
+        "except where the API runs as an Azure Function and more attempts match than "
+        "`EXPORT_LINK_THRESHOLD_ROWS`: those are answered with a link too.",
+    ),
+]
+
+
+def _answers(media_type: str, what: str) -> dict[int | str, dict[str, object]]:
+    """The OpenAPI description of a download's 200: the file, or a link to it."""
+    return {
+        200: {
+            "model": links.ExportLinkOut,
+            "description": f"{what}, or, asked with `delivery=link` or too large to answer "
+            "directly (see `delivery`), a link to the file as `ExportLinkOut`.",
+            "content": {media_type: {}, "application/json": {}},
+        }
+    }
+
+
 @routes.get(
     "/export.csv",
     response_class=StreamingResponse,
-    responses={200: {"content": {"text/csv": {}}, "description": "The attempts as CSV."}},
+    responses=_answers("text/csv", "The attempts as CSV"),
 )
 def export_csv(
-    *, caller: Caller, request: Request, runtime: RuntimeDep, filters: Filter
-) -> StreamingResponse:
+    *,
+    caller: Caller,
+    request: Request,
+    runtime: RuntimeDep,
+    filters: Filter,
+    asked: LinkAsked = None,
+) -> Response:
     """Every matching attempt, latest first, as CSV: a header row, then one row per
     attempt with the fields of a history entry (`amount` and `currency` apart). At most
-    1,000,000 attempts (`MAX_EXPORT_ROWS`), fewer where the API runs as an Azure
-    Function: past that, narrow the filters (the problem names the cap)."""
-    customer_id, entries = _export(caller, request, runtime, filters, "csv")
-    return _download(
-        csv_file.csv_chunks(entries),
+    1,000,000 attempts (`MAX_EXPORT_ROWS`), and where the API runs as an Azure Function
+    without an export store, 10,000: past that, narrow the filters (the problem names
+    the cap)."""
+    export = _export(caller, request, runtime, filters, "csv", link_asked=asked == "link")
+    return _send(
+        export,
+        runtime,
+        csv_file.csv_chunks(export.pages),
         media_type="text/csv; charset=utf-8",
-        filename=_filename(customer_id, runtime.clock.now(), "csv"),
+        filename=_filename(export.customer_id, runtime.clock.now(), "csv"),
     )
 
 
 @routes.get(
     "/export.pdf",
     response_class=StreamingResponse,
-    responses={200: {"content": {"application/pdf": {}}, "description": "The attempts as PDF."}},
+    responses=_answers("application/pdf", "The attempts as PDF"),
 )
 def export_pdf(
-    *, caller: Caller, request: Request, runtime: RuntimeDep, filters: Filter
-) -> StreamingResponse:
+    *,
+    caller: Caller,
+    request: Request,
+    runtime: RuntimeDep,
+    filters: Filter,
+    asked: LinkAsked = None,
+) -> Response:
     """Every matching attempt, latest first, as a PDF report: the customer, the filters
     and the time of generation, then a table with its headings and a page number on
-    every page. At most 1,000,000 attempts (`MAX_EXPORT_ROWS`), fewer where the API
-    runs as an Azure Function: past that, narrow the filters (the problem names the
-    cap)."""
-    customer_id, entries = _export(caller, request, runtime, filters, "pdf")
+    every page. At most 1,000,000 attempts (`MAX_EXPORT_ROWS`), and where the API runs
+    as an Azure Function without an export store, 10,000: past that, narrow the filters
+    (the problem names the cap)."""
+    export = _export(caller, request, runtime, filters, "pdf", link_asked=asked == "link")
     now = runtime.clock.now()
     chunks = pdf_report.pdf_chunks(
-        entries, customer_id=customer_id, filters=filters.described(), generated_at=now
+        export.pages, customer_id=export.customer_id, filters=filters.described(), generated_at=now
     )
-    return _download(
-        chunks, media_type="application/pdf", filename=_filename(customer_id, now, "pdf")
+    return _send(
+        export,
+        runtime,
+        chunks,
+        media_type="application/pdf",
+        filename=_filename(export.customer_id, now, "pdf"),
     )
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class _Export:
+    """A download allowed and audited: whose, how it goes out (`link_name`, its name in
+    the export store, when by link), and its attempts, read lazily a page at a time."""
+
+    customer_id: str
+    link_name: str | None
+    pages: Iterator[list[schemas.HistoryEntryOut]]
 
 
 def _export(
-    caller: Principal, request: Request, runtime: Runtime, filters: HistoryFilter, form: str
-) -> tuple[str, Iterator[list[schemas.HistoryEntryOut]]]:
-    """The caller's customer and, read lazily a page at a time, the attempts to export;
-    refuses an export over the cap now, before anything is sent."""
+    caller: Principal,
+    request: Request,
+    runtime: Runtime,
+    filters: HistoryFilter,
+    form: str,
+    *,
+    link_asked: bool,
+) -> _Export:
+    """The download of the caller's customer's attempts: its delivery chosen, and
+    refused now, before anything is sent or written, when it may not be had."""
     customer_id = customer_of(caller)
-    cap = _export_cap(request)
+    limits = _limits(request, runtime)
+    has_store = runtime.exports is not None
     with runtime.unit_of_work() as uow:
-        matching = uow.history.count_for_customer(filters.of(customer_id), at_most=cap + 1)
-        if matching > cap:
-            raise ExportTooLarge(
-                f"more than {cap} attempts match: narrow the filters, e.g. from and to"
-            )
+        matching = uow.history.count_for_customer(
+            filters.of(customer_id), at_most=limits.to_count(links=has_store)
+        )
+        chosen = delivery.choose(matching, link_asked=link_asked, links=has_store, limits=limits)
+        link_name = links.new_name(form) if chosen is delivery.Delivery.LINK else None
+        details: dict[str, object] = {
+            "filters": filters.described(),
+            "format": form,
+            "rows": matching,
+        }
+        if link_name is not None:
+            details |= {"delivery": "link", "export": link_name}
         commit_channel_read(
             uow,
             caller=caller,
@@ -242,26 +303,49 @@ def _export(
             at=runtime.clock.now(),
             action="history.exported",
             subject_type="execution_attempt",
-            details={"filters": filters.described(), "format": form, "rows": matching},
+            details=details,
         )
 
     def read(after: tuple[datetime, int] | None, limit: int) -> Sequence[HistoryEntry]:
         with runtime.unit_of_work() as uow:
             return uow.history.page_for_customer(filters.of(customer_id), after=after, limit=limit)
 
+    cap = limits.cap(chosen)
     pages = keyset.pages(read, _position, page_size=EXPORT_PAGE_ROWS, cap=cap)
-    return customer_id, ([_out(entry) for entry in page] for page in pages)
+    return _Export(
+        customer_id=customer_id,
+        link_name=link_name,
+        pages=([_out(entry) for entry in page] for page in pages),
+    )
 
 
-def _export_cap(request: Request) -> int:
-    """The most attempts one download may hold in the app serving `request`: the
-    `max_export_rows` it was built with, else `MAX_EXPORT_ROWS` (read now, not when
-    the app was built)."""
+def _limits(request: Request, runtime: Runtime) -> delivery.Limits:
+    """The limits of a download from the app serving `request`: `MAX_EXPORT_ROWS` (read
+    now, not when the app was built), the `max_export_rows` a host that holds whole
+    responses built it with, and there, `EXPORT_LINK_THRESHOLD_ROWS`."""
     cap: int | None = request.app.state.max_export_rows
-    return MAX_EXPORT_ROWS if cap is None else cap
+    return delivery.Limits(
+        most=MAX_EXPORT_ROWS,
+        in_response=MAX_EXPORT_ROWS if cap is None else cap,
+        link_above=None if cap is None else runtime.settings.export_link_threshold_rows,
+    )
 
 
-def _download(chunks: Iterator[bytes], *, media_type: str, filename: str) -> StreamingResponse:
+def _send(
+    export: _Export, runtime: Runtime, chunks: Iterator[bytes], *, media_type: str, filename: str
+) -> Response:
+    """The download as the response's body, or written to the export store and
+    answered with a link."""
+    if export.link_name is not None and runtime.exports is not None:
+        return links.answer(
+            runtime.exports,
+            export.link_name,
+            chunks,
+            media_type=media_type,
+            filename=filename,
+            clock=runtime.clock,
+            lifetime=timedelta(seconds=runtime.settings.export_link_seconds),
+        )
     return StreamingResponse(
         chunks,
         media_type=media_type,

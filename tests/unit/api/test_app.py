@@ -243,14 +243,26 @@ def test_the_document_declares_the_preconditions_of_a_change(client: TestClient)
     assert "412" not in responses["get"]["responses"]
 
 
-def test_the_downloads_declare_their_media_types(client: TestClient) -> None:
-    paths = client.get("/v1/openapi.json").json()["paths"]
+def test_the_downloads_declare_their_media_types_and_the_link_answer(
+    client: TestClient,
+) -> None:
+    document = client.get("/v1/openapi.json").json()
+    paths = document["paths"]
+    link = {"schema": {"$ref": "#/components/schemas/ExportLinkOut"}}
 
-    assert paths["/v1/history/export.csv"]["get"]["responses"]["200"]["content"].keys() == {
-        "text/csv"
-    }
-    assert paths["/v1/history/export.pdf"]["get"]["responses"]["200"]["content"].keys() == {
-        "application/pdf"
+    for path, media_type in (("export.csv", "text/csv"), ("export.pdf", "application/pdf")):
+        operation = paths[f"/v1/history/{path}"]["get"]
+        assert operation["responses"]["200"]["content"] == {
+            media_type: {},
+            "application/json": link,
+        }
+        assert "delivery" in {parameter["name"] for parameter in operation["parameters"]}
+    assert set(document["components"]["schemas"]["ExportLinkOut"]["required"]) == {
+        "url",
+        "expires_at",
+        "filename",
+        "media_type",
+        "size",
     }
 
 
