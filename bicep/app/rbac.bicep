@@ -116,7 +116,9 @@ resource hostTableContributor 'Microsoft.Authorization/roleAssignments@2022-04-0
   }
 }
 
-// Storage Blob Data Contributor: write and read exports, nothing else on that account.
+// Storage Blob Data Contributor: write and read exports, and get user delegation keys
+// (generateUserDelegationKey, an action of this role, at account scope as it needs) to
+// sign their download links; nothing else on that account.
 resource exportsBlobContributor 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
   name: guid(exportsStorage.id, principalId, roles.storageBlobDataContributor)
   scope: exportsStorage

@@ -3,6 +3,9 @@
 //   Flex Consumption deployment package container;
 // - exports: large customer exports (BLOB_ACCOUNT_URL), kept apart from the host
 //   account so their access and retention are not those of the runtime's scratch space.
+//   Each export is a copy of history made for one download through a link that lasts
+//   minutes (EXPORT_LINK_SECONDS, at most a day): a lifecycle rule deletes it a day
+//   after it was written, fetched or not.
 
 @description('Name of the Functions host storage account.')
 param hostAccountName string
@@ -76,9 +79,10 @@ resource exports 'Microsoft.Storage/storageAccounts@2024-01-01' = {
   resource blobService 'blobServices' = {
     name: 'default'
     properties: {
+      // Off for blobs: a deleted export is a copy of customer data that must go, not
+      // stay recoverable for a week; asking again makes a new one.
       deleteRetentionPolicy: {
-        enabled: true
-        days: 7
+        enabled: false
       }
       containerDeleteRetentionPolicy: {
         enabled: true
@@ -90,6 +94,42 @@ resource exports 'Microsoft.Storage/storageAccounts@2024-01-01' = {
       name: 'exports'
       properties: {
         publicAccess: 'None'
+      }
+    }
+  }
+
+  // Deletes every blob of the exports container once it is more than a day old. The
+  // service runs lifecycle rules about once a day, so an export goes between one and
+  // two days after it was written. (Blocks staged by a download that failed before its
+  // commit are no blob: the service discards them after a week.)
+  resource exportsLifecycle 'managementPolicies' = {
+    name: 'default'
+    properties: {
+      policy: {
+        rules: [
+          {
+            name: 'delete-exports-after-a-day'
+            enabled: true
+            type: 'Lifecycle'
+            definition: {
+              filters: {
+                blobTypes: [
+                  'blockBlob'
+                ]
+                prefixMatch: [
+                  'exports/'
+                ]
+              }
+              actions: {
+                baseBlob: {
+                  delete: {
+                    daysAfterCreationGreaterThan: 1
+                  }
+                }
+              }
+            }
+          }
+        ]
       }
     }
   }
