@@ -12,9 +12,9 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from scheduler._archive_ports import Archive
 from scheduler.adapters.sql.transient import retry_transient
 from scheduler.bootstrap import Runtime
+from scheduler.ports import Archive
 from scheduler.service.project_archive import project_archive
 from scheduler.service.purge_hot_window import purge_hot_window
 

@@ -21,7 +21,6 @@ from typing import TYPE_CHECKING
 import sqlalchemy as sa
 from azure.identity import AzureCliCredential, ManagedIdentityCredential
 
-from scheduler._archive_ports import Archive
 from scheduler.adapters import blob_exports, eventhubs
 from scheduler.adapters.corebanking import CoreBankingGateway
 from scheduler.adapters.cosmos.archive import CosmosArchive
@@ -33,7 +32,14 @@ from scheduler.adapters.sql.unit_of_work import SqlUnitOfWork
 from scheduler.api.auth import DevelopmentSigner, JwksUrl, TokenVerifier
 from scheduler.clocks import SystemClock
 from scheduler.config import Settings, load_settings
-from scheduler.ports import AccountDirectory, Clock, EventPublisher, ExportStore, PaymentGateway
+from scheduler.ports import (
+    AccountDirectory,
+    Archive,
+    Clock,
+    EventPublisher,
+    ExportStore,
+    PaymentGateway,
+)
 from scheduler.service.hot_window import WindowedHistory, hot_window_start
 
 if TYPE_CHECKING:

@@ -17,9 +17,8 @@ import dataclasses
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 
-from scheduler._archive_ports import HistoryArchive
 from scheduler.domain.operation import Outcome
-from scheduler.ports import HistoryEntry, HistoryQuery, HistoryRepository
+from scheduler.ports import HistoryArchive, HistoryEntry, HistoryQuery, HistoryRepository
 
 #: The purge deletes only attempts older than the window's start by this much, so that
 #: clocks a little apart (two instances, a read and a purge) never disagree on whether

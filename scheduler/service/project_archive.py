@@ -23,8 +23,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TypeVar
 
-from scheduler._archive_ports import Archive, ArchiveMarks, ArchivingUnitOfWork
-from scheduler.ports import Clock
+from scheduler.ports import Archive, ArchiveMarks, ArchivingUnitOfWork, Clock
 
 logger = logging.getLogger(__name__)
 

@@ -13,8 +13,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
-from scheduler._archive_ports import ArchivingUnitOfWork
-from scheduler.ports import Clock
+from scheduler.ports import ArchivingUnitOfWork, Clock
 from scheduler.service.hot_window import PURGE_MARGIN, hot_window_start
 
 logger = logging.getLogger(__name__)

@@ -22,8 +22,8 @@ import enum
 from dataclasses import dataclass
 
 from scheduler import ports
-from scheduler._archive_ports import AuditArchive
 from scheduler.domain import audit
+from scheduler.ports import AuditArchive
 
 #: Blocks read per query. Each block row carries its hash list (up to 360 kB for 5,000
 #: records), so a page of 10 holds at most about 3.6 MB; the query per page is one in ten

@@ -8,9 +8,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from scheduler._archive_ports import ArchivedAttempt
 from scheduler.domain.audit import AuditBlock, AuditRecord
-from scheduler.ports import HistoryEntry, HistoryQuery
+from scheduler.ports import ArchivedAttempt, HistoryEntry, HistoryQuery
 
 
 @dataclass

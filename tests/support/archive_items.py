@@ -6,10 +6,9 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from uuid import UUID, uuid4
 
-from scheduler._archive_ports import ArchivedAttempt
 from scheduler.domain import audit
 from scheduler.domain.money import Money
-from scheduler.ports import HistoryEntry
+from scheduler.ports import ArchivedAttempt, HistoryEntry
 
 FINISHED = datetime(2026, 1, 10, 9, 0, tzinfo=UTC)
 

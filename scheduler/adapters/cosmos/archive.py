@@ -28,10 +28,9 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from azure.core.exceptions import AzureError
 from azure.cosmos import ContainerProxy, CosmosClient, DatabaseProxy
 
-from scheduler._archive_ports import ArchivedAttempt
 from scheduler.adapters.cosmos import containers, documents
 from scheduler.domain.audit import AuditBlock, AuditRecord
-from scheduler.ports import Clock, HistoryEntry, HistoryQuery
+from scheduler.ports import ArchivedAttempt, Clock, HistoryEntry, HistoryQuery
 
 if TYPE_CHECKING:
     from azure.core.credentials import TokenCredential

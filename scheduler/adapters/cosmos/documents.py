@@ -30,10 +30,9 @@ from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
 from typing import Any
 from uuid import UUID
 
-from scheduler._archive_ports import ArchivedAttempt
 from scheduler.domain.audit import AuditBlock, AuditEntry, AuditRecord
 from scheduler.domain.money import MAX_INTEGER_DIGITS, Money
-from scheduler.ports import HistoryEntry
+from scheduler.ports import ArchivedAttempt, HistoryEntry
 
 #: Block numbers one block partition holds: 10,000 blocks of at most 5,000 records keep
 #: hash lists of at most 3.6 GB together, well inside a logical partition's 20 GB.

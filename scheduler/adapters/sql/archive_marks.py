@@ -21,10 +21,10 @@ from datetime import datetime
 
 import sqlalchemy as sa
 
-from scheduler._archive_ports import ArchivedAttempt
 from scheduler.adapters.sql import audit as sql_audit
 from scheduler.adapters.sql import history, statements, tables
 from scheduler.domain.audit import AuditBlock, AuditRecord
+from scheduler.ports import ArchivedAttempt
 
 _attempt = tables.execution_attempt
 _record = tables.audit_record
