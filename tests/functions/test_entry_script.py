@@ -82,16 +82,22 @@ def test_the_api_answers_on_the_same_paths_as_under_uvicorn() -> None:
     assert host["extensions"]["http"]["routePrefix"] == ""
 
 
-def test_every_timer_runs_on_the_dispatch_schedule_setting_and_not_on_startup(
+def test_every_timer_runs_on_its_schedule_setting_and_not_on_startup(
     functions: dict[str, func.Function],
 ) -> None:
-    # Every timer, the dispatch starter's and any added later: on the one app setting,
-    # in UTC, and away from run-on-startup.
-    for function in functions.values():
-        trigger = entry_script.trigger(function)
-        if trigger["type"] == "timerTrigger":
-            assert trigger["schedule"] == "%DISPATCH_SCHEDULE%"
-            assert not trigger.get("runOnStartup")
+    # Every timer, and any added later: on an app setting (UTC, as Flex Consumption
+    # runs them), never a schedule written in code, and away from run-on-startup.
+    schedules = {
+        name: entry_script.trigger(function)
+        for name, function in functions.items()
+        if entry_script.trigger(function)["type"] == "timerTrigger"
+    }
+
+    assert {name: trigger["schedule"] for name, trigger in schedules.items()} == {
+        "start_orchestrations": "%DISPATCH_SCHEDULE%",
+        "archive_history_and_audit": "%ARCHIVE_SCHEDULE%",
+    }
+    assert not any(trigger.get("runOnStartup") for trigger in schedules.values())
 
 
 def test_the_app_indexes_exactly_the_functions_the_readme_lists(
@@ -104,6 +110,7 @@ def test_the_app_indexes_exactly_the_functions_the_readme_lists(
     assert triggers == {
         "http_api": "httpTrigger",
         "start_orchestrations": "timerTrigger",
+        "archive_history_and_audit": "timerTrigger",
         "dispatch_orchestrator": "orchestrationTrigger",
         "relay_orchestrator": "orchestrationTrigger",
         "claim_batch": "activityTrigger",
