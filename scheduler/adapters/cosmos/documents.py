@@ -72,14 +72,16 @@ def amount_bound(bound: Decimal, *, least: bool) -> str | None:
     """The key to compare with for an inclusive bound on amounts: a least amount rounds
     up to the next ten-thousandth, a greatest one down (amounts have no finer digits).
     None when no amount the store holds can pass a least bound; a greatest bound past
-    every amount is its largest key."""
+    every amount is the largest key, one below every amount a key below all of them."""
     scaled = bound.scaleb(_AMOUNT_SCALE).to_integral_value(
         rounding=ROUND_CEILING if least else ROUND_FLOOR
     )
     largest = _AMOUNT_OFFSET - 1
     if scaled > largest:
         return None if least else _key(largest)
-    return _key(max(int(scaled), -largest))
+    if scaled < -largest:
+        return _key(-largest) if least else _key(-largest - 1)
+    return _key(int(scaled))
 
 
 def _key(scaled: int) -> str:

@@ -39,6 +39,16 @@ def test_a_bound_keeps_exactly_the_amounts_it_should(amount: Decimal, bound: Dec
     assert (key <= greatest) == (amount <= bound)
 
 
+def test_a_greatest_bound_below_every_amount_keeps_none_and_a_least_one_keeps_all() -> None:
+    # Found by the property above: a greatest bound just under the least amount the
+    # store holds was clamped onto that amount's key, and kept it.
+    smallest = Decimal("-999999999999999.9999")
+    below = smallest - Decimal("0.0000001")
+
+    assert documents.amount_key(smallest) > documents.amount_bound(below, least=False)
+    assert documents.amount_key(smallest) >= documents.amount_bound(below, least=True)
+
+
 #: Hypothesis takes naive bounds and attaches `timezones` to what it draws.
 INSTANTS = st.datetimes(
     min_value=datetime(1970, 1, 1),  # noqa: DTZ001
