@@ -12,9 +12,7 @@ import asyncio
 import csv
 import io
 import json
-import threading
-import uuid
-from collections.abc import Callable, Coroutine, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -33,41 +31,8 @@ from scheduler.api import history_routes
 from scheduler.api.auth import DevelopmentSigner, Role
 from scheduler.domain.money import Money
 from tests.support import api, entry_script
+from tests.support.functions_http import HOST, Handler, InvocationContext
 from tests.support.schedules import MORTGAGE
-
-HOST = "http://localhost:7071"
-Handler = Callable[[func.HttpRequest, func.Context], Coroutine[Any, Any, func.HttpResponse]]
-
-
-class InvocationContext(func.Context):
-    """What the worker passes as `context`; the middleware copies it into the ASGI scope."""
-
-    def __init__(self) -> None:
-        self._invocation_id = str(uuid.uuid4())
-
-    @property
-    def invocation_id(self) -> str:
-        return self._invocation_id
-
-    @property
-    def thread_local_storage(self) -> Any:
-        return threading.local()
-
-    @property
-    def function_name(self) -> str:
-        return "http_api"
-
-    @property
-    def function_directory(self) -> str:
-        return str(Path.cwd())
-
-    @property
-    def trace_context(self) -> Any:
-        return None
-
-    @property
-    def retry_context(self) -> Any:
-        return None
 
 
 class Worker:

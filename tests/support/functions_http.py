@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import asyncio
+import threading
 import uuid
 from collections.abc import Callable, Coroutine, Mapping
 from pathlib import Path
@@ -18,7 +19,7 @@ HOST = "http://localhost:7071"
 Handler = Callable[[func.HttpRequest, func.Context], Coroutine[Any, Any, func.HttpResponse]]
 
 
-class _Context(func.Context):
+class InvocationContext(func.Context):
     """What the worker passes as `context`; the middleware copies it into the scope."""
 
     def __init__(self) -> None:
@@ -30,7 +31,7 @@ class _Context(func.Context):
 
     @property
     def thread_local_storage(self) -> Any:
-        return None
+        return threading.local()
 
     @property
     def function_name(self) -> str:
@@ -68,4 +69,4 @@ def get(
         route_params={"route": path.lstrip("/")},
         body=b"",
     )
-    return asyncio.run(handler(request, _Context()))
+    return asyncio.run(handler(request, InvocationContext()))
