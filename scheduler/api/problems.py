@@ -122,12 +122,51 @@ def problem(
 ) -> JSONResponse:
     """A problem+json response, its body built by `Problem` so that what is sent is what
     the OpenAPI document describes."""
+    return _respond(document(status, code, title, detail, extra=extra))
+
+
+def document(
+    status: int,
+    code: str,
+    title: str,
+    detail: str | None = None,
+    *,
+    extra: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """A problem document as JSON, built by `Problem`."""
     body = Problem(
         type=TYPE_PREFIX + code, title=title, status=status, detail=detail or None, **(extra or {})
     )
-    return JSONResponse(
-        body.model_dump(mode="json", exclude_none=True), status_code=status, media_type=MEDIA_TYPE
+    return body.model_dump(mode="json", exclude_none=True)
+
+
+def of_error(error: errors.SchedulerError) -> dict[str, Any]:
+    """The problem document of a domain error, naming its field when it has one."""
+    extra: dict[str, Any] = {"code": error.code}
+    field = getattr(error, "field", None)
+    if field:
+        extra["errors"] = [{"field": field, "message": error.message}]
+    return document(status_of(error), error.code, _title(type(error)), error.message, extra=extra)
+
+
+def of_invalid(items: Sequence[Any]) -> dict[str, Any]:
+    """The 422 problem document of pydantic's validation errors `items` (each a dict
+    with `loc`, `msg` and `type`), naming every field at fault but not what was sent."""
+    fields = [{"field": _field_path(item["loc"]), "message": item["msg"]} for item in items]
+    rule = _domain_rule({item["type"] for item in items})
+    code = rule.code if rule is not None else "invalid_request"
+    title = _title(rule) if rule is not None else "The request is not valid."
+    return document(
+        422,
+        code,
+        title,
+        f"{len(fields)} field(s) are invalid",
+        extra={"code": code, "errors": fields},
     )
+
+
+def _respond(body: dict[str, Any]) -> JSONResponse:
+    return JSONResponse(body, status_code=body["status"], media_type=MEDIA_TYPE)
 
 
 def status_of(error: errors.SchedulerError) -> int:
@@ -154,30 +193,14 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(errors.SchedulerError)
     async def domain_error(_request: Request, error: errors.SchedulerError) -> JSONResponse:
-        extra: dict[str, Any] = {"code": error.code}
-        field = getattr(error, "field", None)
-        if field:
-            extra["errors"] = [{"field": field, "message": error.message}]
-        title = _title(type(error))
-        response = problem(status_of(error), error.code, title, error.message, extra=extra)
+        response = _respond(of_error(error))
         if response.status_code == 401:
             response.headers["WWW-Authenticate"] = 'Bearer error="invalid_token"'
         return response
 
     @app.exception_handler(RequestValidationError)
     async def invalid_request(_request: Request, error: RequestValidationError) -> JSONResponse:
-        items = error.errors()
-        fields = [{"field": _field_path(item["loc"]), "message": item["msg"]} for item in items]
-        rule = _domain_rule({item["type"] for item in items})
-        code = rule.code if rule is not None else "invalid_request"
-        title = _title(rule) if rule is not None else "The request is not valid."
-        return problem(
-            422,
-            code,
-            title,
-            f"{len(fields)} field(s) are invalid",
-            extra={"code": code, "errors": fields},
-        )
+        return _respond(of_invalid(error.errors()))
 
     @app.exception_handler(HTTPException)
     async def http_error(_request: Request, error: HTTPException) -> JSONResponse:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable
-from typing import Annotated, Any
+from typing import Annotated
 from uuid import UUID
 
 from fastapi import APIRouter, Depends, Header, Query, Request
@@ -24,6 +24,7 @@ from scheduler.api.idempotency import (
     Answer,
     IdempotentRequest,
 )
+from scheduler.api.representation import schedule_body, schedule_out
 from scheduler.api.requests import (
     actor,
     answer_once,
@@ -32,8 +33,8 @@ from scheduler.api.requests import (
     reader,
 )
 from scheduler.bootstrap import Runtime
-from scheduler.domain import errors, plan
-from scheduler.domain.schedule import LIVE_STATUSES, ScheduleKind, ScheduleStatus
+from scheduler.domain import errors
+from scheduler.domain.schedule import ScheduleKind, ScheduleStatus
 from scheduler.ports import StoredSchedule, UnitOfWork
 from scheduler.service.amend_schedule import AmendSchedule, amend_schedule
 from scheduler.service.change_schedule_status import (
@@ -45,8 +46,6 @@ from scheduler.service.change_schedule_status import (
 from scheduler.service.create_schedule import CreateSchedule, create_schedule
 from scheduler.service.read_schedule import read_schedule
 
-#: Planned executions a schedule's representation lists.
-NEXT_EXECUTIONS = 3
 #: Most schedules one page holds.
 MAX_PAGE = 100
 
@@ -128,7 +127,7 @@ def create(
         )
 
     return _respond(
-        answer_once(runtime, idempotent, 201, run, lambda stored: _representation(runtime, stored))
+        answer_once(runtime, idempotent, 201, run, lambda stored: schedule_body(runtime, stored))
     )
 
 
@@ -166,7 +165,7 @@ def page(
             },
         )
     return schemas.SchedulePage(
-        items=[_schedule_out(runtime, stored) for stored in items], next_cursor=next_cursor
+        items=[schedule_out(runtime, stored) for stored in items], next_cursor=next_cursor
     )
 
 
@@ -181,7 +180,7 @@ def read(schedule_id: UUID, caller: Caller, request: Request, runtime: RuntimeDe
     stored = read_schedule(
         schedule_id, reader=reader(caller, request), uow=runtime.unit_of_work(), clock=runtime.clock
     )
-    return _respond(Answer(status_code=200, body=_representation(runtime, stored)))
+    return _respond(Answer(status_code=200, body=schedule_body(runtime, stored)))
 
 
 @routes.patch(
@@ -219,9 +218,7 @@ def amend(
     )
     amended = amend_schedule(command, uow=runtime.unit_of_work(), clock=runtime.clock)
     in_flight = [operation.id for operation in amended.in_flight]
-    return _respond(
-        Answer(status_code=200, body=_representation(runtime, amended.stored, in_flight))
-    )
+    return _respond(Answer(status_code=200, body=schedule_body(runtime, amended.stored, in_flight)))
 
 
 def _change(action: ScheduleAction) -> Callable[..., JSONResponse]:
@@ -256,7 +253,7 @@ def _change(action: ScheduleAction) -> Callable[..., JSONResponse]:
                 idempotent,
                 200,
                 run,
-                lambda result: _representation(
+                lambda result: schedule_body(
                     runtime, result.stored, [operation.id for operation in result.in_flight]
                 ),
             )
@@ -303,34 +300,3 @@ def _respond(answer: Answer) -> JSONResponse:
     if answer.replayed:
         headers[REPLAYED_HEADER] = "true"
     return JSONResponse(body, status_code=answer.status_code, headers=headers)
-
-
-def _representation(
-    runtime: Runtime, stored: StoredSchedule, in_flight: list[UUID] | None = None
-) -> dict[str, Any]:
-    return _schedule_out(runtime, stored, in_flight).model_dump(mode="json")
-
-
-def _schedule_out(
-    runtime: Runtime, stored: StoredSchedule, in_flight: list[UUID] | None = None
-) -> schemas.ScheduleOut:
-    schedule = stored.schedule
-    upcoming = []
-    if schedule.status in LIVE_STATUSES:
-        # The occurrence materialised last is the first that may still run: an amended
-        # schedule skips the dates of its series that precede it (already paid).
-        first = schedule.first_index if stored.next_index is None else stored.next_index - 1
-        upcoming = plan.preview(
-            schedule, NEXT_EXECUTIONS, after=runtime.clock.now(), from_index=first
-        )
-    return schemas.ScheduleOut(
-        id=schedule.id,
-        customer_id=schedule.customer_id,
-        status=schedule.status.value,
-        version=schedule.version,
-        channel=stored.channel,
-        created_at=schedule.created_at,
-        schedule=stored.definition,
-        next_executions=[schemas.PlannedExecutionOut.of(planned) for planned in upcoming],
-        in_flight_operations=in_flight or [],
-    )

@@ -52,11 +52,13 @@ CurrencyCode = Annotated[str, StringConstraints(pattern=r"^[A-Z]{3}$")]
 Weekday = Literal["MO", "TU", "WE", "TH", "FR", "SA", "SU"]
 
 
-class _Shape(BaseModel):
+class Shape(BaseModel):
+    """A document the API takes or gives: no member beyond those declared, immutable."""
+
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
-class AmountIn(_Shape):
+class AmountIn(Shape):
     """An amount as a decimal string and its ISO 4217 currency: {"value": "12.30",
     "currency": "EUR"}."""
 
@@ -68,7 +70,7 @@ class AmountIn(_Shape):
         return money.Money.of(self.value, self.currency)
 
 
-class RecurrenceIn(_Shape):
+class RecurrenceIn(Shape):
     """How a recurring payment repeats after its `start_date`."""
 
     frequency: Literal["daily", "weekly", "monthly", "quarterly", "yearly"]
@@ -80,14 +82,14 @@ class RecurrenceIn(_Shape):
     count: int | None = Field(default=None, ge=1)
 
 
-class BusinessDaysIn(_Shape):
+class BusinessDaysIn(Shape):
     """Which days count as business days and what happens to a date that is not one."""
 
     calendar: PlainText | None = Field(default=None, max_length=16)
     convention: calendars.Convention = calendars.Convention.FOLLOWING
 
 
-class ScheduleIn(_Shape):
+class ScheduleIn(Shape):
     """A schedule as a channel submits it.
 
     A one-time transfer runs once on `start_date` at `time_of_day`; a recurring payment
@@ -124,7 +126,7 @@ class ScheduleIn(_Shape):
         )
 
 
-class ScheduleChangeIn(_Shape):
+class ScheduleChangeIn(Shape):
     """An amendment: each field given replaces the schedule's own, whole (a new
     `recurrence` replaces the old rule, not merged into it); fields left out stay. The
     accounts, the kind and the currency cannot change."""
@@ -139,7 +141,7 @@ class ScheduleChangeIn(_Shape):
     reference: PlainText | None = Field(default=None, max_length=schedule.MAX_REFERENCE_LENGTH)
 
 
-class PlannedReminderOut(_Shape):
+class PlannedReminderOut(Shape):
     """A reminder of a planned execution."""
 
     offset: str
@@ -147,7 +149,7 @@ class PlannedReminderOut(_Shape):
     due_at_local: datetime
 
 
-class PlannedExecutionOut(_Shape):
+class PlannedExecutionOut(Shape):
     """One planned execution: the date asked for, the business day it runs on, and when."""
 
     index: int
@@ -182,7 +184,7 @@ class PlannedExecutionOut(_Shape):
         )
 
 
-class ScheduleOut(_Shape):
+class ScheduleOut(Shape):
     """A stored schedule: its state, the document it was created from, its next
     executions and, after a pause or cancel, the operations already in flight."""
 
@@ -197,14 +199,14 @@ class ScheduleOut(_Shape):
     in_flight_operations: list[UUID] = []
 
 
-class SchedulePage(_Shape):
+class SchedulePage(Shape):
     """A page of schedules, newest first; `next_cursor` fetches the next, if any."""
 
     items: list[ScheduleOut]
     next_cursor: str | None
 
 
-class HistoryEntryOut(_Shape):
+class HistoryEntryOut(Shape):
     """One attempt at an operation: when, what became of it, and, if it did not
     succeed, why and what to do. Account numbers show their last four characters."""
 
@@ -226,7 +228,7 @@ class HistoryEntryOut(_Shape):
     gateway_reference: str | None
 
 
-class HistoryPage(_Shape):
+class HistoryPage(Shape):
     """A page of the history, latest first; `next_cursor` fetches the next, if any."""
 
     items: list[HistoryEntryOut]

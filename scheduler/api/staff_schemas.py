@@ -11,9 +11,9 @@ from datetime import datetime
 from typing import Annotated, Any, Literal
 from uuid import UUID
 
-from pydantic import BaseModel, ConfigDict, StringConstraints
+from pydantic import StringConstraints
 
-from scheduler.api.schemas import PLAIN, AmountIn
+from scheduler.api.schemas import PLAIN, AmountIn, Shape
 from scheduler.domain.audit import AuditRecord
 from scheduler.domain.operation import Operation
 from scheduler.domain.retry import recommended_action
@@ -31,11 +31,7 @@ Reason = Annotated[
 ]
 
 
-class _Shape(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class OperationOut(_Shape):
+class OperationOut(Shape):
     """An operation as operations staff see it: what it moves, where it stands, and for
     one that stopped (failed or dead), why and what to do."""
 
@@ -80,20 +76,20 @@ class OperationOut(_Shape):
         )
 
 
-class OperationPage(_Shape):
+class OperationPage(Shape):
     """A page of operations, latest change first; `next_cursor` fetches the next, if any."""
 
     items: list[OperationOut]
     next_cursor: str | None
 
 
-class RedriveIn(_Shape):
+class RedriveIn(Shape):
     """Why the operation is re-driven (kept in the audit trail)."""
 
     reason: Reason
 
 
-class RedrivenOut(_Shape):
+class RedrivenOut(Shape):
     """A re-driven operation, now pending, and the status it left."""
 
     operation: OperationOut
@@ -112,7 +108,7 @@ class RedrivenOut(_Shape):
         )
 
 
-class AuditRecordOut(_Shape):
+class AuditRecordOut(Shape):
     """One audit record; `block_no` is null until the sealer has sealed it."""
 
     seq: int
@@ -144,14 +140,14 @@ class AuditRecordOut(_Shape):
         )
 
 
-class AuditPage(_Shape):
+class AuditPage(Shape):
     """A page of audit records, newest first; `next_cursor` fetches the next, if any."""
 
     items: list[AuditRecordOut]
     next_cursor: str | None
 
 
-class BrokenBlockOut(_Shape):
+class BrokenBlockOut(Shape):
     """The first block that did not verify, why, and which of its records differ, by
     sequence number: `changed_seqs` are still in the block but no longer match the hash
     sealed for them, `missing_seqs` were sealed in it and are gone (deleted or moved),
@@ -168,7 +164,7 @@ class BrokenBlockOut(_Shape):
     added_seqs: list[int]
 
 
-class VerificationOut(_Shape):
+class VerificationOut(Shape):
     """What verifying the audit trail covered and found. Unsealed records cannot be
     verified yet; they are counted, not failed."""
 
