@@ -6,7 +6,7 @@ from __future__ import annotations
 import enum
 from collections.abc import Iterable, Mapping, Sequence
 from contextlib import AbstractContextManager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal
 from typing import Any, Protocol, Self, runtime_checkable
@@ -140,6 +140,15 @@ class OutboxRepository(Protocol):
         """Record that the events with these outbox ids were delivered."""
         ...
 
+    def dead_unqueued(self, limit: int) -> list[StoredEvent]:
+        """Up to `limit` "operation dead" events not sent to their queue yet, oldest
+        first (`mark_queued`), whether or not they were published to Kafka."""
+        ...
+
+    def mark_queued(self, outbox_ids: Sequence[int], at: datetime) -> None:
+        """Record that the events with these outbox ids were sent to their queue."""
+        ...
+
 
 class AuditRepository(Protocol):
     """The audit trail: writers append, the sealer seals, auditors verify."""
@@ -216,6 +225,30 @@ class EventPublisher(Protocol):
         """Publish `events` and return the outbox ids whose delivery the bus confirmed.
         Events not confirmed stay unpublished and are sent again later, with the same
         event id, so consumers de-duplicate."""
+        ...
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class QueueMessage:
+    """A message for a queue of the bank's message broker (Service Bus): a JSON `body`,
+    a `message_id` the queue de-duplicates on, what it is about (`subject`), the
+    message it answers (`correlation_id`) and a few `properties` a consumer may filter
+    on without reading the body."""
+
+    message_id: str
+    subject: str
+    body: dict[str, Any]
+    content_type: str = "application/json"
+    correlation_id: str | None = None
+    properties: dict[str, str | int] = field(default_factory=dict)
+
+
+class QueueSender(Protocol):
+    """Sends messages to the queues of the bank's message broker."""
+
+    def send(self, queue: str, messages: Sequence[QueueMessage]) -> None:
+        """Send `messages` to `queue`, all of them or raise. A message sent again with
+        the same `message_id` is dropped by the queue's duplicate detection."""
         ...
 
 

@@ -19,5 +19,6 @@ __all__ = [
     "record_read",
     "redrive_operation",
     "seal_audit",
+    "send_dead_operations",
     "verify_audit",
 ]

@@ -28,3 +28,32 @@ def write_reminders(engine: sa.Engine, count: int, *, occurred_at: datetime) -> 
     with engine.begin() as connection:
         outbox.SqlOutboxRepository(connection).add(events)
     return {str(event.event_id) for event in events}
+
+
+def write_dead_operations(engine: sa.Engine, count: int, *, occurred_at: datetime) -> list[Event]:
+    """Add `count` "operation dead" events, as `execute_claimed` writes them when an
+    operation's retries run out, in one transaction; returns them in outbox order."""
+    events = [
+        Event(
+            event_id=uuid.uuid4(),
+            type=EventType.OPERATION_DEAD,
+            schedule_id=uuid.uuid4(),
+            customer_id=f"customer-{number % 7}",
+            occurred_at=occurred_at,
+            data={
+                "operation_id": str(uuid.uuid4()),
+                "status": "dead",
+                "attempt": 5,
+                "amount": {"value": "125.00", "currency": "EUR"},
+                "debit_account": "****0042",
+                "credit_account": "****0777",
+                "error_code": "gateway_unavailable",
+                "reason": "the gateway did not answer after 5 attempts",
+                "recommended_action": "re-drive once the gateway answers",
+            },
+        )
+        for number in range(count)
+    ]
+    with engine.begin() as connection:
+        outbox.SqlOutboxRepository(connection).add(events)
+    return events

@@ -163,3 +163,22 @@ class SqlOutboxRepository:
         marked keep their first time, unknown ids are ignored."""
         for chunk in statements.in_list_chunks(outbox_ids):
             self._connection.execute(mark_published(chunk, at))
+
+    def dead_unqueued(self, limit: int) -> list[StoredEvent]:
+        """Read through `ix_outbox_dead_unqueued`, whose predicate the WHERE clause
+        repeats word for word so every planner picks it."""
+        if limit < 1:
+            raise ValueError(f"limit must be at least 1, not {limit}")
+        query = _select_events().where(sa.text(tables.DEAD_UNQUEUED)).order_by(tables.outbox.c.id)
+        rows = self._connection.execute(query.limit(limit))
+        return [_stored(row) for row in rows]
+
+    def mark_queued(self, outbox_ids: Sequence[int], at: datetime) -> None:
+        """Ids already marked keep their first time; unknown ids are ignored."""
+        outbox = tables.outbox
+        for chunk in statements.in_list_chunks(outbox_ids):
+            self._connection.execute(
+                sa.update(outbox)
+                .where(outbox.c.id.in_(chunk), outbox.c.queued_at.is_(None))
+                .values(queued_at=at)
+            )

@@ -28,6 +28,9 @@ STOPPED = "status IN ('failed', 'dead')"
 UNARCHIVED = "archived_at IS NULL"
 #: Blocks whose records are still in SQL; the hot-window purge reads exactly these.
 RECORDS_IN_SQL = "records_purged_at IS NULL"
+#: Dead-operation events not sent to their Service Bus queue yet; the sender reads
+#: exactly these (the type spelled as `EventType.OPERATION_DEAD`, checked by a test).
+DEAD_UNQUEUED = "event_type = 'com.tsched.operation.dead.v1' AND queued_at IS NULL"
 
 schedule = sa.Table(
     "schedule",
@@ -160,12 +163,21 @@ outbox = sa.Table(
     #: The relay publishing the row now, until when: another relay skips it meanwhile.
     sa.Column("relay_owner", sa.String(64), nullable=True),
     sa.Column("relay_until", UtcDateTime, nullable=True),
+    #: When the event was sent to its Service Bus queue, for the events that go to one.
+    sa.Column("queued_at", UtcDateTime, nullable=True),
     sa.Index(
         "ix_outbox_unpublished",
         "id",
         postgresql_where=sa.text("published_at IS NULL"),
         sqlite_where=sa.text("published_at IS NULL"),
         mssql_where=sa.text("published_at IS NULL"),
+    ),
+    sa.Index(
+        "ix_outbox_dead_unqueued",
+        "id",
+        postgresql_where=sa.text(DEAD_UNQUEUED),
+        sqlite_where=sa.text(DEAD_UNQUEUED),
+        mssql_where=sa.text(DEAD_UNQUEUED),
     ),
 )
 

@@ -280,3 +280,10 @@ def test_released_events_are_free_for_any_relay_and_published_ones_for_none(
 def test_a_claim_refuses_a_limit_below_one(engine: sa.Engine) -> None:
     with pytest.raises(ValueError, match="at least 1"):
         _claim(engine, "relay-a", limit=0)
+
+
+def test_the_dead_unqueued_predicate_names_the_dead_operation_event_type() -> None:
+    # tables.DEAD_UNQUEUED (and migration 0005) spell the type out, as SQL must.
+    assert f"event_type = '{EventType.OPERATION_DEAD.value}' AND queued_at IS NULL" == (
+        tables.DEAD_UNQUEUED
+    )

@@ -290,6 +290,20 @@ UPDATE alembic_version SET version_num='0004' WHERE alembic_version.version_num 
 
 GO
 
+-- Running upgrade 0004 -> 0005
+
+ALTER TABLE outbox ADD queued_at DATETIME2(6) NULL;
+
+GO
+
+CREATE INDEX ix_outbox_dead_unqueued ON outbox (id) WHERE event_type = 'com.tsched.operation.dead.v1' AND queued_at IS NULL;
+
+GO
+
+UPDATE alembic_version SET version_num='0005' WHERE alembic_version.version_num = '0004';
+
+GO
+
 COMMIT;
 
 GO

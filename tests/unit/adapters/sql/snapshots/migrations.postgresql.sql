@@ -216,4 +216,12 @@ CREATE INDEX ix_audit_block_records_in_sql ON audit_block (block_no) WHERE recor
 
 UPDATE alembic_version SET version_num='0004' WHERE alembic_version.version_num = '0003';
 
+-- Running upgrade 0004 -> 0005
+
+ALTER TABLE outbox ADD COLUMN queued_at TIMESTAMP WITH TIME ZONE;
+
+CREATE INDEX ix_outbox_dead_unqueued ON outbox (id) WHERE event_type = 'com.tsched.operation.dead.v1' AND queued_at IS NULL;
+
+UPDATE alembic_version SET version_num='0005' WHERE alembic_version.version_num = '0004';
+
 COMMIT;
