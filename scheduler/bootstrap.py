@@ -26,6 +26,7 @@ from scheduler.adapters.corebanking import CoreBankingGateway
 from scheduler.adapters.cosmos.archive import CosmosArchive
 from scheduler.adapters.kafka import KafkaEventPublisher
 from scheduler.adapters.ledger import Ledger
+from scheduler.adapters.servicebus import ServiceBusQueues
 from scheduler.adapters.sql.engine import create_engine
 from scheduler.adapters.sql.history import SqlHistoryRepository
 from scheduler.adapters.sql.unit_of_work import SqlUnitOfWork
@@ -39,6 +40,7 @@ from scheduler.ports import (
     EventPublisher,
     ExportStore,
     PaymentGateway,
+    QueueSender,
 )
 from scheduler.service.hot_window import WindowedHistory, hot_window_start
 
@@ -66,6 +68,8 @@ class Runtime:
     exports: ExportStore | None = None
     #: The history and audit archive (`COSMOS_ENDPOINT`); None keeps everything in SQL.
     archive: Archive | None = None
+    #: The Service Bus queues (`SERVICEBUS_NAMESPACE`); None: no queue is sent to.
+    queues: QueueSender | None = None
 
     def unit_of_work(self) -> SqlUnitOfWork:
         """A new unit of work on the store. With the archive on, its history reads
@@ -124,6 +128,11 @@ def build(settings: Settings, *, clock: Clock | None = None, worker: str | None 
             settings.blob_account_url, client_id=settings.azure_client_id
         )
         closers.append(blob.close)
+    queues = None
+    if settings.servicebus_namespace is not None:
+        identity = ManagedIdentityCredential(client_id=settings.azure_client_id)
+        queues = servicebus = ServiceBusQueues(settings.servicebus_namespace, identity)
+        closers.extend((servicebus.close, identity.close))
     return Runtime(
         archive=archive,
         settings=settings,
@@ -136,6 +145,7 @@ def build(settings: Settings, *, clock: Clock | None = None, worker: str | None 
         accounts=accounts,
         closers=tuple(closers),
         exports=exports,
+        queues=queues,
     )
 
 

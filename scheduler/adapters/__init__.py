@@ -8,5 +8,6 @@ __all__ = [
     "eventhubs",
     "kafka",
     "ledger",
+    "servicebus",
     "sql",
 ]
