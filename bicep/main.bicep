@@ -144,6 +144,7 @@ module rbac 'app/rbac.bicep' = {
     cosmosDatabaseName: cosmos.outputs.databaseName
     serviceBusNamespaceName: serviceBus.outputs.namespaceName
     scheduleCommandsQueueName: serviceBus.outputs.scheduleCommandsQueueName
+    scheduleCommandOutcomesQueueName: serviceBus.outputs.scheduleCommandOutcomesQueueName
     operationsDeadQueueName: serviceBus.outputs.operationsDeadQueueName
     eventHubsNamespaceName: eventHubs.outputs.namespaceName
     eventHubName: eventHubs.outputs.eventHubName

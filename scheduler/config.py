@@ -172,6 +172,11 @@ class Settings(BaseSettings):
     """Fully qualified Service Bus namespace (`<name>.servicebus.windows.net`, not a
     URL); `None` turns the Service Bus integration off."""
 
+    dead_operations_schedule: str = "*/30 * * * * *"
+    """NCRONTAB expression (six fields, UTC) of the timer that sends operations whose
+    retries are exhausted to the `operations-dead` queue, when `SERVICEBUS_NAMESPACE`
+    is set: a dead operation reaches operations staff within about this period."""
+
     blob_account_url: str | None = None
     """Blob service URL of the account holding exports; `None` turns exports to Blob
     storage off. In Azure an `https` URL, reached with the managed identity
@@ -285,7 +290,7 @@ class Settings(BaseSettings):
             raise ValueError("must be 1 to 249 of letters, digits, '.', '_' and '-'")
         return value
 
-    @field_validator("dispatch_schedule", "archive_schedule")
+    @field_validator("dispatch_schedule", "archive_schedule", "dead_operations_schedule")
     @classmethod
     def _ncrontab(cls, value: str) -> str:
         fields = value.split()

@@ -59,6 +59,9 @@ param archiveRetentionDays int = 2562
 @description('Fully qualified Service Bus namespace.')
 param serviceBusNamespace string
 
+@description('NCRONTAB schedule of the timer sending exhausted operations to the operations-dead queue, six fields, in UTC.')
+param deadOperationsSchedule string = '*/30 * * * * *'
+
 @description('Blob service URL of the exports account.')
 param exportsBlobUrl string
 
@@ -137,6 +140,7 @@ var databaseUrl = 'mssql+pyodbc://@${sqlServerFqdn}:1433/${sqlDatabaseName}?driv
 // The API accepts bearer tokens of this tenant's Entra ID (loginEndpoint ends in '/').
 var entraTenant = '${environment().authentication.loginEndpoint}${tenant().tenantId}'
 
+// SERVICEBUS__* is the schedule_commands trigger's identity-based connection (SERVICEBUS).
 var appSettings = {
   AzureWebJobsStorage__accountName: hostStorage.name
   AzureWebJobsStorage__credential: 'managedidentity'
@@ -162,6 +166,10 @@ var appSettings = {
   ARCHIVE_SCHEDULE: archiveSchedule
   ARCHIVE_RETENTION_DAYS: string(archiveRetentionDays)
   SERVICEBUS_NAMESPACE: serviceBusNamespace
+  DEAD_OPERATIONS_SCHEDULE: deadOperationsSchedule
+  SERVICEBUS__fullyQualifiedNamespace: serviceBusNamespace
+  SERVICEBUS__credential: 'managedidentity'
+  SERVICEBUS__clientId: identityClientId
   BLOB_ACCOUNT_URL: exportsBlobUrl
   EXPORT_LINK_THRESHOLD_ROWS: string(exportLinkThresholdRows)
   EXPORT_LINK_SECONDS: string(exportLinkSeconds)

@@ -25,6 +25,9 @@ param serviceBusNamespaceName string
 @description('Name of the queue tsched receives schedule commands from.')
 param scheduleCommandsQueueName string
 
+@description('Name of the queue tsched sends the outcomes of schedule commands to.')
+param scheduleCommandOutcomesQueueName string
+
 @description('Name of the queue tsched sends exhausted operations to.')
 param operationsDeadQueueName string
 
@@ -68,6 +71,10 @@ resource serviceBus 'Microsoft.ServiceBus/namespaces@2024-01-01' existing = {
 
   resource scheduleCommands 'queues' existing = {
     name: scheduleCommandsQueueName
+  }
+
+  resource scheduleCommandOutcomes 'queues' existing = {
+    name: scheduleCommandOutcomesQueueName
   }
 
   resource operationsDead 'queues' existing = {
@@ -151,7 +158,18 @@ resource commandsReceiver 'Microsoft.Authorization/roleAssignments@2022-04-01' =
   }
 }
 
-// Azure Service Bus Data Sender, on the exhausted-operations queue only.
+// Azure Service Bus Data Sender, on the command outcomes queue.
+resource outcomesSender 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
+  name: guid(serviceBus::scheduleCommandOutcomes.id, principalId, roles.serviceBusDataSender)
+  scope: serviceBus::scheduleCommandOutcomes
+  properties: {
+    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roles.serviceBusDataSender)
+    principalId: principalId
+    principalType: 'ServicePrincipal'
+  }
+}
+
+// Azure Service Bus Data Sender, on the exhausted-operations queue.
 resource operationsDeadSender 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
   name: guid(serviceBus::operationsDead.id, principalId, roles.serviceBusDataSender)
   scope: serviceBus::operationsDead

@@ -1,6 +1,9 @@
-// Service Bus namespace (Entra ID only) with the two queues tsched uses:
+// Service Bus namespace (Entra ID only) with the three queues tsched uses:
 // - schedule-commands: commands from bank systems into tsched;
+// - schedule-command-outcomes: what became of each command, back to its sender;
 // - operations-dead: operations whose retries are exhausted, out to operations staff.
+// tsched sends each outcome and each dead operation again under the same MessageId
+// after a crash or a redelivery: duplicate detection drops the second.
 
 @description('Name of the namespace.')
 param namespaceName string
@@ -40,13 +43,31 @@ resource scheduleCommands 'Microsoft.ServiceBus/namespaces/queues@2024-01-01' = 
   }
 }
 
+// An outcome's MessageId is its command's; senders match it by CorrelationId.
+resource scheduleCommandOutcomes 'Microsoft.ServiceBus/namespaces/queues@2024-01-01' = {
+  parent: namespace
+  name: 'schedule-command-outcomes'
+  properties: {
+    lockDuration: 'PT1M'
+    maxDeliveryCount: 10
+    defaultMessageTimeToLive: 'P14D'
+    deadLetteringOnMessageExpiration: true
+    requiresDuplicateDetection: true
+    duplicateDetectionHistoryTimeWindow: 'P1D'
+  }
+}
+
 // No time-to-live: an exhausted operation waits for a person, however long it takes.
+// A dead operation's MessageId is its event id; a sender that crashed before marking
+// it sent resends it on its next round, seconds later.
 resource operationsDead 'Microsoft.ServiceBus/namespaces/queues@2024-01-01' = {
   parent: namespace
   name: 'operations-dead'
   properties: {
     lockDuration: 'PT1M'
     maxDeliveryCount: 10
+    requiresDuplicateDetection: true
+    duplicateDetectionHistoryTimeWindow: 'P1D'
   }
 }
 
@@ -54,4 +75,5 @@ output namespaceName string = namespace.name
 // serviceBusEndpoint is https://<name>.servicebus.windows.net:443/ (suffix per cloud).
 output fullyQualifiedNamespace string = split(split(namespace.properties.serviceBusEndpoint, '//')[1], ':')[0]
 output scheduleCommandsQueueName string = scheduleCommands.name
+output scheduleCommandOutcomesQueueName string = scheduleCommandOutcomes.name
 output operationsDeadQueueName string = operationsDead.name

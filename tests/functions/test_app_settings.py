@@ -33,6 +33,12 @@ PLATFORM_SETTINGS = frozenset(
         "AzureWebJobsStorage__clientId",
         "APPLICATIONINSIGHTS_CONNECTION_STRING",
         "APPLICATIONINSIGHTS_AUTHENTICATION_STRING",
+        # The Service Bus trigger's connection, read by the host, not by tsched.
+        "SERVICEBUS__fullyQualifiedNamespace",
+        "SERVICEBUS__credential",
+        "SERVICEBUS__clientId",
+        # Locally, where no namespace is: the host does not start that trigger.
+        "AzureWebJobs.schedule_commands.Disabled",
     }
 )
 

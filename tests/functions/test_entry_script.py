@@ -96,6 +96,7 @@ def test_every_timer_runs_on_its_schedule_setting_and_not_on_startup(
     assert {name: trigger["schedule"] for name, trigger in schedules.items()} == {
         "start_orchestrations": "%DISPATCH_SCHEDULE%",
         "archive_history_and_audit": "%ARCHIVE_SCHEDULE%",
+        "send_dead_operations": "%DEAD_OPERATIONS_SCHEDULE%",
     }
     assert not any(trigger.get("runOnStartup") for trigger in schedules.values())
 
@@ -111,6 +112,8 @@ def test_the_app_indexes_exactly_the_functions_the_readme_lists(
         "http_api": "httpTrigger",
         "start_orchestrations": "timerTrigger",
         "archive_history_and_audit": "timerTrigger",
+        "send_dead_operations": "timerTrigger",
+        "schedule_commands": "serviceBusTrigger",
         "dispatch_orchestrator": "orchestrationTrigger",
         "relay_orchestrator": "orchestrationTrigger",
         "claim_batch": "activityTrigger",
