@@ -18,6 +18,7 @@ answer, sent to the sender on the outcomes queue by `function_app.schedule_comma
 from __future__ import annotations
 
 import hashlib
+import json
 import time
 import uuid
 from collections.abc import Callable
@@ -47,6 +48,8 @@ from scheduler.service.create_schedule import CreateSchedule, create_schedule
 
 #: The queue of the outcomes, which the senders read (bicep/app/servicebus.bicep).
 OUTCOMES_QUEUE = "schedule-command-outcomes"
+#: Most characters of a rejection's `DeadLetterErrorDescription`.
+DESCRIPTION_LENGTH = 1024
 #: How long a command's answer is kept for its redeliveries: past the queue's message
 #: time-to-live and any redelivery a bank system would make by hand.
 ANSWER_TTL = timedelta(days=7)
@@ -54,6 +57,7 @@ ANSWER_TTL = timedelta(days=7)
 Command = (
     command_schemas.CreateCommand | command_schemas.AmendCommand | command_schemas.StatusCommand
 )
+_SENDER: pydantic.TypeAdapter[str] = pydantic.TypeAdapter(command_schemas.Id)
 _COMMAND_NAMES = frozenset({"create", "amend", *ScheduleAction})
 
 
@@ -85,13 +89,20 @@ class Outcome:
 def outcome_message(message_id: str, outcome: Outcome) -> QueueMessage:
     """The message telling the sender of command `message_id` what became of it: under
     the command's own message id, which the outcomes queue de-duplicates on, so sending
-    it again after a redelivery is harmless; the command's id as its correlation id."""
+    it again after a redelivery is harmless; the command's id as its correlation id.
+
+    A rejection carries `DeadLetterReason` (the problem's code) and
+    `DeadLetterErrorDescription` (its detail and the fields at fault), the properties
+    Service Bus gives a dead-lettered message, so tools that read dead-letter queues
+    read these too."""
     status = "accepted" if outcome.accepted else "rejected"
     properties: dict[str, str | int] = {"outcome": status}
     if outcome.sender is not None:
         properties["sender"] = outcome.sender
-    if outcome.code is not None:
-        properties["code"] = outcome.code
+    if not outcome.accepted:
+        problem = outcome.body["problem"]
+        properties["DeadLetterReason"] = problem["code"]
+        properties["DeadLetterErrorDescription"] = _description(problem)
     return QueueMessage(
         message_id=message_id,
         subject=f"schedule-command.{status}",
@@ -99,6 +110,14 @@ def outcome_message(message_id: str, outcome: Outcome) -> QueueMessage:
         correlation_id=message_id,
         properties=properties,
     )
+
+
+def _description(problem: dict[str, Any]) -> str:
+    """The problem's detail, then each field at fault and why, at most
+    `DESCRIPTION_LENGTH` characters."""
+    parts = [problem.get("detail") or problem["title"]]
+    parts += [f"{error['field']}: {error['message']}" for error in problem.get("errors", [])]
+    return "; ".join(parts)[:DESCRIPTION_LENGTH]
 
 
 def carry_out(
@@ -115,7 +134,8 @@ def carry_out(
     try:
         command = command_schemas.COMMAND.validate_json(body)
     except pydantic.ValidationError as invalid:
-        return Outcome.of(_rejection(problems.of_invalid(_located(invalid.errors()))))
+        rejection = _rejection(problems.of_invalid(_located(invalid.errors())))
+        return Outcome.of(rejection, _sender_of(body))
     idempotent = IdempotentRequest(
         customer_id=command.customer_id,
         key="servicebus:" + hashlib.sha256(message_id.encode()).hexdigest(),
@@ -267,13 +287,21 @@ def _rejection(problem: dict[str, Any]) -> Answer:
     return Answer(status_code=problem["status"], body=problem)
 
 
+def _sender_of(body: bytes) -> str | None:
+    """The sending system a command that is not valid names, if that much of it is,
+    so that its rejection still reaches the right system."""
+    try:
+        document = json.loads(body)
+        return _SENDER.validate_python(document["sender"])
+    except (ValueError, TypeError, KeyError, pydantic.ValidationError):
+        return None
+
+
 def _in_command(problem: dict[str, Any], command: Command) -> dict[str, Any]:
     """`problem` with each field named where it is in the command: a field of the
     schedule under `schedule.`, of an amendment under `change.`."""
     document = {"create": "schedule.", "amend": "change."}.get(command.command, "")
-    fields = [
-        error | {"field": document + error["field"]} for error in problem.get("errors", [])
-    ]
+    fields = [error | {"field": document + error["field"]} for error in problem.get("errors", [])]
     return problem | {"errors": fields} if fields else problem
 
 

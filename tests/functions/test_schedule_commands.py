@@ -339,18 +339,18 @@ def test_without_a_namespace_the_command_is_carried_out_and_nothing_sent(
     assert len(_rows(runtime, tables.schedule)) == 1
 
 
-def test_a_rejection_carries_its_code_as_a_property(queues: RecordingQueues) -> None:
-    rejected = commands.Outcome(
-        accepted=False,
-        body={"outcome": "rejected", "problem": {"code": "unknown_schedule"}},
-        sender=SENDER,
-    )
+def test_a_rejection_says_why_as_a_dead_lettered_message_would(
+    runtime: bootstrap.Runtime, queues: RecordingQueues
+) -> None:
+    body = _create(schedule=one_time_transfer("2027-02-01", "25.00") | {"reference": "a\u202eb"})
 
-    message = commands.outcome_message("m-9", rejected)
+    _deliver(body, "m-bidi")
 
+    (message,) = queues.sent[commands.OUTCOMES_QUEUE]
     assert message.subject == "schedule-command.rejected"
-    assert message.properties == {
-        "outcome": "rejected",
-        "sender": SENDER,
-        "code": "unknown_schedule",
-    }
+    assert message.properties["outcome"] == "rejected"
+    assert message.properties["sender"] == SENDER
+    assert message.properties["DeadLetterReason"] == "forbidden_character"
+    description = message.properties["DeadLetterErrorDescription"]
+    assert isinstance(description, str)
+    assert "schedule.reference: " in description
