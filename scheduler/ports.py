@@ -150,6 +150,19 @@ class OutboxRepository(Protocol):
         ...
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AuditQuery:
+    """Which audit records a listing selects: those that occurred in [occurred_from,
+    occurred_before) and whose other fields given (not None) are equal."""
+
+    subject_type: str | None = None
+    subject_id: str | None = None
+    customer_id: str | None = None
+    action: str | None = None
+    occurred_from: datetime | None = None
+    occurred_before: datetime | None = None
+
+
 class AuditRepository(Protocol):
     """The audit trail: writers append, the sealer seals, auditors verify."""
 
@@ -182,21 +195,9 @@ class AuditRepository(Protocol):
         """How many committed records no block holds yet."""
         ...
 
-    def page(
-        self,
-        *,
-        subject_type: str | None,
-        subject_id: str | None,
-        customer_id: str | None,
-        action: str | None,
-        occurred_from: datetime | None,
-        occurred_before: datetime | None,
-        before_seq: int | None,
-        limit: int,
-    ) -> list[AuditRecord]:
-        """Up to `limit` records, highest seq first, below `before_seq` if given, that
-        occurred in [occurred_from, occurred_before) and whose other filters that are
-        not None equal their fields."""
+    def page(self, query: AuditQuery, *, before_seq: int | None, limit: int) -> list[AuditRecord]:
+        """Up to `limit` records `query` selects, highest seq first, below `before_seq`
+        if given."""
         ...
 
 
@@ -625,6 +626,13 @@ class AuditArchive(Protocol):
 
     def records_in_block(self, block_no: int) -> list[AuditRecord]:
         """The archived records sealed in block `block_no`, in sequence order."""
+        ...
+
+    def page_records(
+        self, query: AuditQuery, *, before_seq: int | None, limit: int
+    ) -> list[AuditRecord]:
+        """Up to `limit` archived records `query` selects, highest seq first, below
+        `before_seq` if given."""
         ...
 
 

@@ -17,6 +17,9 @@ from scheduler.api import cursors, requests, schemas, staff, store_retry
 from scheduler.api.schedule_routes import MAX_PAGE, Cursor, RuntimeDep
 from scheduler.api.staff_schemas import AuditPage, AuditRecordOut, VerificationOut
 from scheduler.domain import localtime
+from scheduler.ports import AuditQuery
+from scheduler.service.hot_window import hot_window_start
+from scheduler.service.read_audit_trail import audit_page
 from scheduler.service.verify_audit import verify_audit
 
 routes = APIRouter(prefix="/v1/audit", tags=["audit"], route_class=store_retry.RetryingRoute)
@@ -41,23 +44,30 @@ def page(
     cursor: Cursor = None,
 ) -> AuditPage:
     """Records that occurred in [from, to), newest first (by sequence number); each
-    other filter given must equal its field."""
+    other filter given must equal its field. With the archive on, a range reaching back
+    past the hot window reads the archive too."""
     for name, moment in (("from", occurred_from), ("to", occurred_before)):
         if moment is not None:
             localtime.require_aware(moment, field=name)
     # The cursor carries the record's time too, in the shape every cursor has; the
     # sequence number alone places it.
     before_seq = cursors.decode(cursor, int)[1] if cursor is not None else None
+    query = AuditQuery(
+        subject_type=subject_type,
+        subject_id=subject_id,
+        customer_id=customer_id,
+        action=action,
+        occurred_from=occurred_from,
+        occurred_before=occurred_before,
+    )
     with runtime.unit_of_work() as uow:
-        found = uow.audit.page(
-            subject_type=subject_type,
-            subject_id=subject_id,
-            customer_id=customer_id,
-            action=action,
-            occurred_from=occurred_from,
-            occurred_before=occurred_before,
+        found = audit_page(
+            uow,
+            query,
             before_seq=before_seq,
             limit=limit + 1,
+            archive=runtime.archive,
+            hot_from=hot_window_start(runtime.clock.now(), runtime.settings.archive_hot_months),
         )
         items, next_cursor = cursors.page(
             found, limit, lambda record: (record.entry.occurred_at, record.seq)

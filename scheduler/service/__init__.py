@@ -15,6 +15,7 @@ __all__ = [
     "publish_outbox",
     "purge_expired_responses",
     "purge_hot_window",
+    "read_audit_trail",
     "read_schedule",
     "record_read",
     "redrive_operation",

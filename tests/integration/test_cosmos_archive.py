@@ -4,6 +4,7 @@ does: partitions, time to live, surviving an archive it cannot reach."""
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from collections.abc import Iterator
 from datetime import timedelta
@@ -17,7 +18,7 @@ from azure.cosmos import DatabaseProxy
 from scheduler.adapters.cosmos import containers, documents
 from scheduler.adapters.cosmos.archive import CosmosArchive
 from scheduler.domain import audit
-from scheduler.ports import HistoryQuery
+from scheduler.ports import AuditQuery, HistoryQuery
 from tests.services import cosmos
 from tests.support.archive import InMemoryArchive
 from tests.support.archive_items import FINISHED, attempt, entry, sealed
@@ -179,6 +180,36 @@ def test_sealed_records_of_a_block_come_back_from_every_customer_hashing_as_seal
 
     assert found == records
     assert audit.hash_list_digest(audit.hash_list(found)) == block.records_digest
+
+
+def test_record_pages_run_newest_first_by_seq_with_each_filter(archive: Any) -> None:
+    _, records = sealed(
+        [
+            entry(1),
+            entry(2, customer_id=None),
+            entry(3, customer_id="customer-2"),
+            dataclasses.replace(entry(4), action="schedule.cancelled"),
+            entry(5),
+            entry(6, customer_id="customer-2"),
+        ]
+    )
+    archive.put_records(records)
+
+    def seqs(query: AuditQuery, before_seq: int | None = None, limit: int = 10) -> list[int]:
+        return [r.seq for r in archive.page_records(query, before_seq=before_seq, limit=limit)]
+
+    assert seqs(AuditQuery()) == [6, 5, 4, 3, 2, 1]
+    assert seqs(AuditQuery(), limit=2) == [6, 5]
+    assert seqs(AuditQuery(), before_seq=5, limit=2) == [4, 3]
+    assert seqs(AuditQuery(customer_id="customer-2")) == [6, 3]
+    assert seqs(AuditQuery(customer_id="customer-1"), before_seq=5) == [4, 1]
+    assert seqs(AuditQuery(action="schedule.cancelled")) == [4]
+    assert seqs(AuditQuery(subject_type="schedule", subject_id="schedule-2")) == [2]
+    occurred = [record.entry.occurred_at for record in records]
+    assert seqs(AuditQuery(occurred_from=occurred[1], occurred_before=occurred[4])) == [4, 3, 2]
+    assert archive.page_records(AuditQuery(customer_id="customer-1"), before_seq=2, limit=5) == [
+        records[0]
+    ]
 
 
 def test_a_record_not_sealed_yet_is_refused(archive: Any) -> None:

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from scheduler.domain.audit import AuditBlock, AuditRecord
-from scheduler.ports import ArchivedAttempt, HistoryEntry, HistoryQuery
+from scheduler.ports import ArchivedAttempt, AuditQuery, HistoryEntry, HistoryQuery
 
 
 @dataclass
@@ -77,6 +77,16 @@ class InMemoryArchive:
                 confirmed.append(record.seq)
         return confirmed
 
+    def page_records(
+        self, query: AuditQuery, *, before_seq: int | None, limit: int
+    ) -> list[AuditRecord]:
+        found = [
+            record
+            for seq, record in sorted(self.records.items(), reverse=True)
+            if (before_seq is None or seq < before_seq) and _audit_selects(query, record)
+        ]
+        return found[:limit]
+
     def records_in_block(self, block_no: int) -> list[AuditRecord]:
         return sorted(
             (record for record in self.records.values() if record.block_no == block_no),
@@ -103,3 +113,19 @@ def _selects(query: HistoryQuery, entry: HistoryEntry) -> bool:
     if query.amount_min is not None and entry.amount.amount < query.amount_min:
         return False
     return query.amount_max is None or entry.amount.amount <= query.amount_max
+
+
+def _audit_selects(query: AuditQuery, record: AuditRecord) -> bool:
+    entry = record.entry
+    equal = all(
+        wanted is None or wanted == actual
+        for wanted, actual in (
+            (query.subject_type, entry.subject_type),
+            (query.subject_id, entry.subject_id),
+            (query.customer_id, entry.customer_id),
+            (query.action, entry.action),
+        )
+    )
+    after_from = query.occurred_from is None or entry.occurred_at >= query.occurred_from
+    before_to = query.occurred_before is None or entry.occurred_at < query.occurred_before
+    return equal and after_from and before_to

@@ -30,7 +30,7 @@ from azure.cosmos import ContainerProxy, CosmosClient, DatabaseProxy
 
 from scheduler.adapters.cosmos import containers, documents
 from scheduler.domain.audit import AuditBlock, AuditRecord
-from scheduler.ports import ArchivedAttempt, Clock, HistoryEntry, HistoryQuery
+from scheduler.ports import ArchivedAttempt, AuditQuery, Clock, HistoryEntry, HistoryQuery
 
 if TYPE_CHECKING:
     from azure.core.credentials import TokenCredential
@@ -231,6 +231,48 @@ class CosmosArchive:
             enable_cross_partition_query=True,
         )
         return sorted((documents.record_of(item) for item in items), key=lambda r: r.seq)
+
+    def page_records(
+        self, query: AuditQuery, *, before_seq: int | None, limit: int
+    ) -> list[AuditRecord]:
+        """One customer's records are one partition's; other listings read across
+        partitions (the records of no customer are kept by month)."""
+        conditions = ["c.type = @type"]
+        parameters: _Parameters = [{"name": "@type", "value": documents.RECORD}]
+        for name, field, value in (
+            ("subjectType", "@subjectType", query.subject_type),
+            ("subjectId", "@subjectId", query.subject_id),
+            ("customerId", "@customerId", query.customer_id),
+            ("action", "@action", query.action),
+        ):
+            if value is not None:
+                conditions.append(f"c.{name} = {field}")
+                parameters.append({"name": field, "value": value})
+        for condition, field, moment in (
+            ("c.occurredAt >= @from", "@from", query.occurred_from),
+            ("c.occurredAt < @before", "@before", query.occurred_before),
+        ):
+            if moment is not None:
+                conditions.append(condition)
+                parameters.append({"name": field, "value": documents.instant(moment)})
+        if before_seq is not None:
+            conditions.append("c.seq < @beforeSeq")
+            parameters.append({"name": "@beforeSeq", "value": before_seq})
+        scope: dict[str, Any] = {"enable_cross_partition_query": True}
+        if query.customer_id is not None:
+            partition = documents.customer_partition(query.customer_id)
+            # Also in the WHERE clause: the test server ignores `partition_key=`.
+            conditions.append("c.partitionKey = @pk")
+            parameters.append({"name": "@pk", "value": partition})
+            scope = {"partition_key": partition}
+        where_clause = " AND ".join(conditions)
+        items = self._audit().query_items(
+            f"SELECT TOP @limit * FROM c WHERE {where_clause} ORDER BY c.seq DESC",  # noqa: S608 - values are parameters
+            parameters=[*parameters, {"name": "@limit", "value": limit}],
+            max_item_count=min(limit, 1000),
+            **scope,
+        )
+        return [documents.record_of(item) for item in itertools.islice(items, limit)]
 
     def block(self, block_no: int) -> AuditBlock | None:
         """The archived block `block_no`, if any (a query, not a point read: the test

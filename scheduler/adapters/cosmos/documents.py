@@ -156,8 +156,13 @@ def attempt_entry(item: dict[str, Any]) -> HistoryEntry:
 def record_partition(entry: AuditEntry) -> str:
     """The audit partition of a record: its customer's, else its month's."""
     if entry.customer_id is not None:
-        return f"customer:{entry.customer_id}"
+        return customer_partition(entry.customer_id)
     return f"system:{entry.occurred_at.astimezone(UTC):%Y-%m}"
+
+
+def customer_partition(customer_id: str) -> str:
+    """The audit partition of customer `customer_id`'s records."""
+    return f"customer:{customer_id}"
 
 
 def block_partition(block_no: int) -> str:

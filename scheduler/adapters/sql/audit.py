@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Sequence
-from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
@@ -19,6 +18,7 @@ import sqlalchemy as sa
 from scheduler.adapters.sql import bulk, statements, tables
 from scheduler.domain import errors
 from scheduler.domain.audit import AuditBlock, AuditEntry, AuditRecord
+from scheduler.ports import AuditQuery
 
 _record = tables.audit_record
 _block = tables.audit_block
@@ -106,36 +106,25 @@ class SqlAuditRepository:
         )
         return int(count or 0)
 
-    def page(
-        self,
-        *,
-        subject_type: str | None,
-        subject_id: str | None,
-        customer_id: str | None,
-        action: str | None,
-        occurred_from: datetime | None,
-        occurred_before: datetime | None,
-        before_seq: int | None,
-        limit: int,
-    ) -> list[AuditRecord]:
+    def page(self, query: AuditQuery, *, before_seq: int | None, limit: int) -> list[AuditRecord]:
         """Records newest first (by seq, the order they were written in), filtered."""
         c = _record.c
-        query = sa.select(*RECORD_COLUMNS)
+        select = sa.select(*RECORD_COLUMNS)
         for column, value in (
-            (c.subject_type, subject_type),
-            (c.subject_id, subject_id),
-            (c.customer_id, customer_id),
-            (c.action, action),
+            (c.subject_type, query.subject_type),
+            (c.subject_id, query.subject_id),
+            (c.customer_id, query.customer_id),
+            (c.action, query.action),
         ):
             if value is not None:
-                query = query.where(column == value)
-        if occurred_from is not None:
-            query = query.where(c.occurred_at >= occurred_from)
-        if occurred_before is not None:
-            query = query.where(c.occurred_at < occurred_before)
+                select = select.where(column == value)
+        if query.occurred_from is not None:
+            select = select.where(c.occurred_at >= query.occurred_from)
+        if query.occurred_before is not None:
+            select = select.where(c.occurred_at < query.occurred_before)
         if before_seq is not None:
-            query = query.where(c.seq < before_seq)
-        rows = self._connection.execute(query.order_by(c.seq.desc()).limit(limit))
+            select = select.where(c.seq < before_seq)
+        rows = self._connection.execute(select.order_by(c.seq.desc()).limit(limit))
         return [record_of(row) for row in rows.mappings()]
 
 
