@@ -66,6 +66,17 @@ def postgres_server(request: pytest.FixtureRequest) -> Iterator[postgres.Postgre
     yield from _run(request.config, "PostgreSQL", postgres.PostgresServer())
 
 
+@pytest.fixture
+def own_postgres_server() -> Iterator[postgres.PostgresServer]:
+    """A PostgreSQL cluster of this test's own, for a test that stops and resumes it."""
+    server = postgres.PostgresServer()
+    server.start()
+    try:
+        yield server
+    finally:
+        server.close()
+
+
 @pytest.fixture(scope="session")
 def postgres_url(postgres_server: postgres.PostgresServer) -> str:
     """SQLAlchemy URL of the cluster's ``postgres`` database; ``tsched`` exists beside it."""

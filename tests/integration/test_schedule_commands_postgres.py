@@ -38,13 +38,8 @@ COMMAND = json.dumps(
 
 
 @pytest.fixture
-def server() -> Iterator[PostgresServer]:
-    server = PostgresServer()
-    server.start()
-    try:
-        yield server
-    finally:
-        server.close()
+def server(own_postgres_server: PostgresServer) -> PostgresServer:
+    return own_postgres_server
 
 
 @pytest.fixture

@@ -33,13 +33,8 @@ DEADLINE = 90.0
 
 
 @pytest.fixture
-def server() -> Iterator[PostgresServer]:
-    server = PostgresServer()
-    server.start()
-    try:
-        yield server
-    finally:
-        server.close()
+def server(own_postgres_server: PostgresServer) -> PostgresServer:
+    return own_postgres_server
 
 
 @pytest.fixture

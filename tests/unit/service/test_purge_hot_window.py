@@ -15,8 +15,8 @@ from scheduler.domain import audit
 from scheduler.service.hot_window import PURGE_MARGIN, hot_window_start
 from scheduler.service.project_archive import project_archive
 from scheduler.service.purge_hot_window import PurgeResult, purge_hot_window
-from scheduler.service.seal_audit import seal_audit
 from scheduler.service.verify_audit import BreakReason, verify_audit
+from tests.support import audit_trail
 from tests.support.archive import InMemoryArchive
 from tests.support.clock import SettableClock
 from tests.support.history_rows import HistoryRows
@@ -75,23 +75,9 @@ def test_without_the_archive_nothing_is_ever_confirmed_so_nothing_is_purged(
 
 
 def _audit_at(engine: sa.Engine, clock: SettableClock, when: datetime, count: int) -> None:
-    clock.advance_to(when)
-    with SqlUnitOfWork(engine) as uow:
-        uow.audit.append(
-            [
-                audit.AuditEntry(
-                    occurred_at=when,
-                    actor="user:alice",
-                    action="schedule.created",
-                    subject_type="schedule",
-                    subject_id=f"schedule-{n}",
-                    customer_id=None if n == 0 else f"customer-{n}",
-                )
-                for n in range(count)
-            ]
-        )
-        uow.commit()
-    seal_audit(uow_factory=lambda: SqlUnitOfWork(engine), clock=clock)
+    """`count` sealed records that occurred at `when`, the first of no customer."""
+    customers = [None if n == 0 else f"customer-{n}" for n in range(count)]
+    audit_trail.write_sealed(engine, clock, when, customers)
 
 
 def _records_per_block(engine: sa.Engine) -> dict[int, int]:

@@ -5,7 +5,7 @@ alone."""
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import timedelta
 
 import sqlalchemy as sa
 
@@ -16,33 +16,11 @@ from scheduler.service.hot_window import hot_window_start
 from scheduler.service.project_archive import project_archive
 from scheduler.service.purge_hot_window import purge_hot_window
 from scheduler.service.read_audit_trail import audit_page
-from scheduler.service.seal_audit import seal_audit
 from tests.support.archive import InMemoryArchive
+from tests.support.audit_trail import write_sealed
 from tests.support.clock import SettableClock
 
 MONTHS = 13
-
-
-def _audit_at(
-    engine: sa.Engine, clock: SettableClock, when: datetime, customers: list[str]
-) -> None:
-    clock.advance_to(when)
-    with SqlUnitOfWork(engine) as uow:
-        uow.audit.append(
-            [
-                audit.AuditEntry(
-                    occurred_at=when,
-                    actor="user:alice",
-                    action="schedule.created",
-                    subject_type="schedule",
-                    subject_id=f"schedule-{customer}",
-                    customer_id=customer,
-                )
-                for customer in customers
-            ]
-        )
-        uow.commit()
-    seal_audit(uow_factory=lambda: SqlUnitOfWork(engine), clock=clock)
 
 
 def _seqs(
@@ -70,12 +48,12 @@ def _archived_and_purged(engine: sa.Engine, clock: SettableClock) -> InMemoryArc
     """Records 1-3 (500 days old) archived and purged from SQL; 4 archived, still in
     SQL; 5-6 recent, in SQL only."""
     now = clock.now()
-    _audit_at(engine, clock, now - timedelta(days=500), ["alice", "bob", "alice"])
+    write_sealed(engine, clock, now - timedelta(days=500), ["alice", "bob", "alice"])
     archive = InMemoryArchive()
-    _audit_at(engine, clock, now - timedelta(days=10), ["bob"])
+    write_sealed(engine, clock, now - timedelta(days=10), ["bob"])
     project_archive(uow_factory=lambda: SqlUnitOfWork(engine), archive=archive, clock=clock)
     purge_hot_window(uow=SqlUnitOfWork(engine), clock=clock, hot_months=MONTHS)
-    _audit_at(engine, clock, now, ["alice", "bob"])
+    write_sealed(engine, clock, now, ["alice", "bob"])
     with SqlUnitOfWork(engine) as uow:
         in_sql = [r.seq for r in uow.audit.page(AuditQuery(), before_seq=None, limit=10)]
     assert in_sql == [6, 5, 4]
