@@ -169,6 +169,9 @@ class VerificationOut(Shape):
     verified yet; they are counted, not failed."""
 
     blocks_checked: int
+    #: Of `blocks_checked`, those whose records were read from the archive (purged
+    #: from SQL after the hot window).
+    blocks_from_archive: int
     records_checked: int
     unsealed_records: int
     ok: bool
@@ -180,6 +183,7 @@ class VerificationOut(Shape):
         broken = report.first_broken
         return cls(
             blocks_checked=report.blocks_checked,
+            blocks_from_archive=report.blocks_from_archive,
             records_checked=report.records_checked,
             unsealed_records=report.unsealed_records,
             ok=report.ok,

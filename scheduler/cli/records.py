@@ -84,9 +84,14 @@ def _run_verify(_args: argparse.Namespace) -> int:
     finally:
         if archive is not None:
             archive.close()
+    from_archive = (
+        f" ({report.blocks_from_archive} read from the archive)"
+        if report.blocks_from_archive
+        else ""
+    )
     print(
-        f"checked {report.blocks_checked} blocks holding {report.records_checked} records; "
-        f"{report.unsealed_records} records not sealed yet"
+        f"checked {report.blocks_checked} blocks{from_archive} holding "
+        f"{report.records_checked} records; {report.unsealed_records} records not sealed yet"
     )
     if report.first_broken is not None:
         broken = report.first_broken

@@ -233,6 +233,7 @@ def test_verification_reports_a_sealed_trail_ok(
     assert response.status_code == 200
     assert response.json() == {
         "blocks_checked": 1,
+        "blocks_from_archive": 0,
         "records_checked": 3,
         "unsealed_records": 0,
         "ok": True,
