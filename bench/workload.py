@@ -44,6 +44,7 @@ from scheduler.adapters import ledger
 from scheduler.adapters.sql import bulk, migrate, tables
 from scheduler.adapters.sql.audit import SqlAuditRepository
 from scheduler.adapters.sql.engine import create_engine
+from scheduler.adapters.sql.figures import SqlOperationsFigures
 from scheduler.adapters.sql.history import SqlHistoryRepository
 from scheduler.adapters.sql.idempotency import SqlIdempotencyRepository
 from scheduler.adapters.sql.operations import SqlOperationRepository
@@ -443,6 +444,7 @@ class _BatchingUnitOfWork:
         self.outbox = SqlOutboxRepository(connection)
         self.idempotency = SqlIdempotencyRepository(connection)
         self.audit = SqlAuditRepository(connection)
+        self.figures = SqlOperationsFigures(connection)
 
     def __enter__(self) -> Self:
         self._mark = self._collector.mark()

@@ -16,7 +16,7 @@ from scheduler.domain.audit import AuditBlock, AuditEntry, AuditRecord
 from scheduler.domain.errors import SchedulerError
 from scheduler.domain.events import Event, StoredEvent
 from scheduler.domain.money import Money
-from scheduler.domain.operation import Operation, OperationStatus, Outcome
+from scheduler.domain.operation import Operation, OperationKind, OperationStatus, Outcome
 from scheduler.domain.schedule import Schedule, ScheduleKind, ScheduleStatus
 
 
@@ -504,6 +504,49 @@ class IdempotencyRepository(Protocol):
         ...
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class MinuteLateness:
+    """How late the first attempts at executions that started in one minute were: how
+    many started, and the largest and mean lateness (start less due time), in seconds."""
+
+    minute_start: datetime
+    started: int
+    max_seconds: float
+    mean_seconds: float
+
+
+class OperationsFigures(Protocol):
+    """What the operations page, `tsched status` and the metrics show, read from the
+    store in one transaction, each figure by an index."""
+
+    def due_between(self, start: datetime, end: datetime) -> dict[OperationKind, int]:
+        """How many operations waiting to run (pending, or waiting to retry) become due
+        in [start, end), by kind."""
+        ...
+
+    def waiting(self, now: datetime) -> tuple[int, datetime | None]:
+        """How many operations are due and not held by a worker at `now` (a lease that
+        expired counts), and since when the oldest of them has been due."""
+        ...
+
+    def outcomes_since(self, since: datetime) -> dict[OperationStatus, int]:
+        """How many attempts finished since `since`, by outcome."""
+        ...
+
+    def lateness_per_minute(self, since: datetime) -> list[MinuteLateness]:
+        """The lateness of first attempts at executions started since `since`, a row
+        per minute that had any, oldest first."""
+        ...
+
+    def stopped_counts(self) -> dict[OperationStatus, int]:
+        """How many operations are failed, and dead, now."""
+        ...
+
+    def outbox_backlog(self) -> tuple[int, datetime | None]:
+        """How many events wait to be published to Kafka, and when the oldest occurred."""
+        ...
+
+
 class UnitOfWork(Protocol):
     """One transaction over the store. Leaving the `with` block without `commit()` rolls
     everything back; the same object may be entered again for the next transaction.
@@ -529,6 +572,9 @@ class UnitOfWork(Protocol):
 
     @property
     def audit(self) -> AuditRepository: ...
+
+    @property
+    def figures(self) -> OperationsFigures: ...
 
     def __enter__(self) -> Self: ...
 

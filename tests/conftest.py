@@ -7,10 +7,14 @@ for it, with the service's log tail in the error; nothing is skipped.
 from __future__ import annotations
 
 import time
+from pathlib import Path
 from typing import TYPE_CHECKING, Protocol, TypeVar
 
 import pytest
+import sqlalchemy as sa
 
+from scheduler.adapters.sql import engine as sql_engine
+from scheduler.adapters.sql import migrate
 from tests.services import azurite, cosmos, kafka, postgres
 
 pytest_plugins = ["tests.support.settings"]
@@ -64,6 +68,24 @@ def _run(config: pytest.Config, name: str, service: _ServiceT) -> Iterator[_Serv
 def postgres_server(request: pytest.FixtureRequest) -> Iterator[postgres.PostgresServer]:
     """A throwaway PostgreSQL cluster (initdb included in its start time)."""
     yield from _run(request.config, "PostgreSQL", postgres.PostgresServer())
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def each_store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[sa.Engine]:
+    """A store migrated to head on SQLite, then on the session's PostgreSQL (a database
+    of the test's own, dropped afterwards)."""
+    if request.param == "sqlite":
+        yield from _migrated(f"sqlite:///{tmp_path / 'store.sqlite3'}")
+        return
+    with postgres.scratch_database(request.getfixturevalue("postgres_url"), "tsched_each") as url:
+        yield from _migrated(url)
+
+
+def _migrated(url: str) -> Iterator[sa.Engine]:
+    engine = sql_engine.create_engine(url)
+    migrate.upgrade(engine)
+    yield engine
+    engine.dispose()
 
 
 @pytest.fixture

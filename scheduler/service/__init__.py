@@ -11,6 +11,7 @@ __all__ = [
     "execute_leased",
     "hot_window",
     "ledger_accounts",
+    "operations_status",
     "project_archive",
     "publish_outbox",
     "purge_expired_responses",

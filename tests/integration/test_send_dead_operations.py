@@ -5,18 +5,14 @@ messages again (same ids, which the queue's duplicate detection drops)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, datetime
-from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
 
-from scheduler.adapters.sql import engine as sql_engine
-from scheduler.adapters.sql import migrate, tables
+from scheduler.adapters.sql import tables
 from scheduler.adapters.sql.unit_of_work import SqlUnitOfWork
 from scheduler.service.send_dead_operations import DEAD_OPERATIONS_QUEUE, send_dead_operations
-from tests.services import postgres
 from tests.support.clock import SettableClock
 from tests.support.outbox_events import write_dead_operations, write_reminders
 from tests.support.service_bus import RecordingQueues
@@ -26,20 +22,9 @@ pytestmark = pytest.mark.integration
 NOW = datetime(2027, 5, 3, 14, 0, tzinfo=UTC)
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def engine(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[sa.Engine]:
-    if request.param == "sqlite":
-        yield from _migrated(f"sqlite:///{tmp_path / 'dead.sqlite3'}")
-        return
-    with postgres.scratch_database(request.getfixturevalue("postgres_url"), "tsched_dead") as url:
-        yield from _migrated(url)
-
-
-def _migrated(url: str) -> Iterator[sa.Engine]:
-    engine = sql_engine.create_engine(url)
-    migrate.upgrade(engine)
-    yield engine
-    engine.dispose()
+@pytest.fixture
+def engine(each_store: sa.Engine) -> sa.Engine:
+    return each_store
 
 
 def _send(engine: sa.Engine, queues: RecordingQueues, batch_size: int = 100) -> int:

@@ -9,6 +9,7 @@ __all__ = [
     "bulk",
     "dialects",
     "engine",
+    "figures",
     "history",
     "idempotency",
     "migrate",

@@ -10,6 +10,7 @@ import sqlalchemy as sa
 
 from scheduler.adapters.sql.archive_marks import SqlArchiveMarks
 from scheduler.adapters.sql.audit import SqlAuditRepository
+from scheduler.adapters.sql.figures import SqlOperationsFigures
 from scheduler.adapters.sql.history import SqlHistoryRepository
 from scheduler.adapters.sql.idempotency import SqlIdempotencyRepository
 from scheduler.adapters.sql.operations import SqlOperationRepository
@@ -33,6 +34,7 @@ class SqlUnitOfWork:
     audit: SqlAuditRepository
     idempotency: SqlIdempotencyRepository
     archive_marks: SqlArchiveMarks
+    figures: SqlOperationsFigures
 
     def __init__(
         self,
@@ -56,6 +58,7 @@ class SqlUnitOfWork:
         self.audit = SqlAuditRepository(connection)
         self.idempotency = SqlIdempotencyRepository(connection)
         self.archive_marks = SqlArchiveMarks(connection)
+        self.figures = SqlOperationsFigures(connection)
         return self
 
     def __exit__(self, *exc_info: object) -> None:

@@ -40,3 +40,18 @@ CLAIM_OUTBOX = """
     OUTPUT inserted.id, inserted.event_id, inserted.event_type, inserted.schedule_id,
         inserted.occurred_at, inserted.payload
 """
+
+#: Per minute since :since, the first attempts at executions that started in it: how
+#: many, and their largest and total lateness in seconds. T-SQL groups by the
+#: expression, not its alias; integer division floors the (never negative) minute.
+LATENESS_PER_MINUTE = """
+    SELECT DATEDIFF_BIG(millisecond, :since, started_at) / 60000 AS minute,
+           COUNT(*) AS started,
+           MAX(DATEDIFF_BIG(millisecond, due_at, started_at) / 1000.0) AS max_seconds,
+           SUM(DATEDIFF_BIG(millisecond, due_at, started_at) / 1000.0) AS total_seconds
+    FROM execution_attempt
+    WHERE finished_at >= :since AND started_at >= :since
+      AND attempt = 1 AND kind = 'execution'
+    GROUP BY DATEDIFF_BIG(millisecond, :since, started_at) / 60000
+    ORDER BY minute
+"""
