@@ -542,10 +542,6 @@ class OperationsFigures(Protocol):
         """How many operations are failed, and dead, now."""
         ...
 
-    def outbox_backlog(self) -> tuple[int, datetime | None]:
-        """How many events wait to be published to Kafka, and when the oldest occurred."""
-        ...
-
 
 class UnitOfWork(Protocol):
     """One transaction over the store. Leaving the `with` block without `commit()` rolls

@@ -14,13 +14,15 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from scheduler.domain.operation import Operation, OperationKind, OperationStatus
-from scheduler.ports import Clock, MinuteLateness, UnitOfWork
+from scheduler.ports import Clock, MinuteLateness, OutboxBacklog, UnitOfWork
 
 #: The window of the outcome counts and of the lateness chart.
 RECENT = timedelta(hours=1)
 #: An outbox whose oldest unpublished event is older than this is behind: the relay is
 #: stopped or the broker is away (the alert on it fires at 5 minutes).
 RELAY_BEHIND_AFTER = timedelta(seconds=60)
+#: The outbox's backlog is counted up to this many (an index scan), as readiness does.
+BACKLOG_COUNTED_UP_TO = 10_000
 #: How many of the latest stopped operations are listed.
 STOPPED_LISTED = 20
 
@@ -52,8 +54,7 @@ class OperationsStatus:
     lateness_last_hour: list[MinuteLateness]
     stopped: dict[OperationStatus, int]
     latest_stopped: list[tuple[Operation, datetime]]
-    outbox_backlog: int
-    outbox_oldest_age: timedelta
+    outbox_backlog: OutboxBacklog
     relay: RelayState
     unsealed_audit_records: int
 
@@ -64,7 +65,7 @@ def operations_status(*, uow: UnitOfWork, clock: Clock, relay_enabled: bool) -> 
     with uow:
         figures = uow.figures
         waiting, oldest_due = figures.waiting(now)
-        backlog, oldest_event = figures.outbox_backlog()
+        backlog = uow.outbox.backlog(BACKLOG_COUNTED_UP_TO)
         latest = uow.operations.page_by_status(
             statuses=[OperationStatus.FAILED, OperationStatus.DEAD],
             customer_id=None,
@@ -72,7 +73,7 @@ def operations_status(*, uow: UnitOfWork, clock: Clock, relay_enabled: bool) -> 
             after=None,
             limit=STOPPED_LISTED,
         )
-        status = OperationsStatus(
+        return OperationsStatus(
             at=now,
             due_next_hour=figures.due_between(now, now + timedelta(hours=1)),
             due_next_day=figures.due_between(now, now + timedelta(days=1)),
@@ -83,11 +84,9 @@ def operations_status(*, uow: UnitOfWork, clock: Clock, relay_enabled: bool) -> 
             stopped=figures.stopped_counts(),
             latest_stopped=latest,
             outbox_backlog=backlog,
-            outbox_oldest_age=_since(oldest_event, now),
-            relay=_relay(relay_enabled, backlog, _since(oldest_event, now)),
+            relay=_relay(relay_enabled, backlog.unpublished, _since(backlog.oldest_at, now)),
             unsealed_audit_records=uow.audit.count_unsealed(),
         )
-    return status
 
 
 def _since(moment: datetime | None, now: datetime) -> timedelta:

@@ -48,7 +48,7 @@ def test_an_empty_store_has_nothing_due_no_lag_and_a_caught_up_relay(
 ) -> None:
     status = _status(each_store)
 
-    assert (status.waiting, status.lag, status.outbox_backlog) == (0, timedelta(0), 0)
+    assert (status.waiting, status.lag, status.outbox_backlog.unpublished) == (0, timedelta(0), 0)
     assert status.due_next_hour == {}
     assert status.relay is RelayState.CAUGHT_UP
     assert _status(each_store, relay_enabled=False).relay is RelayState.OFF
@@ -127,8 +127,12 @@ def test_the_outbox_backlog_its_age_and_the_relay_behind_after_a_minute(
     write_reminders(each_store, 3, occurred_at=NOW - timedelta(seconds=20))
     assert _status(each_store).relay is RelayState.PUBLISHING
 
+    with each_store.begin() as connection:
+        connection.execute(sa.delete(tables.outbox))
     write_reminders(each_store, 2, occurred_at=NOW - timedelta(minutes=4))
+    write_reminders(each_store, 3, occurred_at=NOW - timedelta(seconds=20))
     status = _status(each_store)
 
-    assert (status.outbox_backlog, status.outbox_oldest_age) == (5, timedelta(minutes=4))
+    backlog = status.outbox_backlog
+    assert (backlog.unpublished, backlog.oldest_at) == (5, NOW - timedelta(minutes=4))
     assert status.relay is RelayState.BEHIND

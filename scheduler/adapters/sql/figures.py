@@ -1,6 +1,6 @@
 """The operations figures in SQL: counts and ages read through the indexes the engine
-already has (the claim's, the stopped operations', the outbox's unpublished rows',
-execution history's by finish time), so that a page polling them every few seconds
+already has (the claim's, the stopped operations', execution history's by finish
+time), so that a page polling them every few seconds
 adds no index and takes no lock."""
 
 from __future__ import annotations
@@ -15,7 +15,6 @@ from scheduler.ports import MinuteLateness
 
 _operation = tables.operation
 _attempt = tables.execution_attempt
-_outbox = tables.outbox
 #: Operations that wait to run and hold no lease: what `due_between` counts.
 _WAITING = (OperationStatus.PENDING.value, OperationStatus.RETRY_WAIT.value)
 
@@ -76,10 +75,3 @@ class SqlOperationsFigures:
             sa.select(o.status, sa.func.count()).where(sa.text(tables.STOPPED)).group_by(o.status)
         )
         return {OperationStatus(status): count for status, count in rows}
-
-    def outbox_backlog(self) -> tuple[int, datetime | None]:
-        b = _outbox.c
-        count, oldest = self._connection.execute(
-            sa.select(sa.func.count(), sa.func.min(b.occurred_at)).where(b.published_at.is_(None))
-        ).one()
-        return int(count), oldest
