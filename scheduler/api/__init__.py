@@ -14,6 +14,8 @@ __all__ = [
     "history_routes",
     "idempotency",
     "operations_routes",
+    "ops_routes",
+    "ops_schemas",
     "pdf_stream",
     "problems",
     "representation",

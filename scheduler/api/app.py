@@ -22,6 +22,7 @@ from scheduler.api import (
     body_limit,
     history_routes,
     operations_routes,
+    ops_routes,
     problems,
     schedule_routes,
     schemas,
@@ -71,6 +72,7 @@ def create_app(
     app.include_router(history_routes.routes)
     app.include_router(operations_routes.routes)
     app.include_router(audit_routes.routes)
+    app.include_router(ops_routes.routes)
 
     @app.get(f"/{API_VERSION}/health/live", tags=["health"], openapi_extra=problems.PUBLIC)
     def liveness() -> dict[str, str]:

@@ -43,7 +43,8 @@ class RelayState(enum.StrEnum):
 @dataclass(frozen=True, slots=True, kw_only=True)
 class OperationsStatus:
     """The figures at `at`. `lag` is how long the oldest operation due and not held by
-    a worker has waited (zero when none waits): the dispatch lag the alert watches."""
+    a worker has waited (zero when none waits): the dispatch lag the alert watches;
+    `outbox_age` how long the oldest event waiting for Kafka has."""
 
     at: datetime
     due_next_hour: dict[OperationKind, int]
@@ -55,6 +56,7 @@ class OperationsStatus:
     stopped: dict[OperationStatus, int]
     latest_stopped: list[tuple[Operation, datetime]]
     outbox_backlog: OutboxBacklog
+    outbox_age: timedelta
     relay: RelayState
     unsealed_audit_records: int
 
@@ -84,6 +86,7 @@ def operations_status(*, uow: UnitOfWork, clock: Clock, relay_enabled: bool) -> 
             stopped=figures.stopped_counts(),
             latest_stopped=latest,
             outbox_backlog=backlog,
+            outbox_age=_since(backlog.oldest_at, now),
             relay=_relay(relay_enabled, backlog.unpublished, _since(backlog.oldest_at, now)),
             unsealed_audit_records=uow.audit.count_unsealed(),
         )

@@ -6,19 +6,18 @@ from __future__ import annotations
 
 import json
 import socket
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
-import uvicorn
 
 from scheduler import bootstrap
 from scheduler.api.app import create_app
 from scheduler.api.auth import DevelopmentSigner, Role
 from tests.support import api
 from tests.support.schedules import MORTGAGE
+from tests.support.uvicorn_server import serving
 
 pytestmark = pytest.mark.integration
 
@@ -45,21 +44,9 @@ def token(signer: DevelopmentSigner) -> str:
 
 @pytest.fixture
 def address(runtime: bootstrap.Runtime, signer: DevelopmentSigner) -> Iterator[tuple[str, int]]:
-    """Where uvicorn serves the API. The socket listens before the server starts, so a
-    client may connect at once: the connection waits in the backlog until accepted."""
-    listening = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    listening.bind(("127.0.0.1", 0))
-    listening.listen()
-    app = create_app(runtime, signer.verifier())
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="off"))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [listening]})
-    thread.start()
-    try:
-        yield listening.getsockname()
-    finally:
-        server.should_exit = True
-        thread.join(timeout=DEADLINE)
-        listening.close()
+    """Where uvicorn serves the API."""
+    with serving(create_app(runtime, signer.verifier())) as address:
+        yield address
 
 
 def _head(token: str, *framing: str) -> bytes:

@@ -105,3 +105,18 @@ def test_tsched_migrate_from_the_installed_wheel_creates_every_table_outside_the
     table_names = set(sa.inspect(engine).get_table_names())
     engine.dispose()
     assert table_names == {"alembic_version", *tables.metadata.tables}
+
+
+def test_the_installed_wheel_carries_the_operations_page_and_its_assets(
+    venv: Path, tmp_path: Path
+) -> None:
+    check = (
+        "from scheduler.api import ops_routes\n"
+        "for name in ('index.html', *ops_routes.ASSETS):\n"
+        "    assert ops_routes._read(name), name\n"
+        "print(ops_routes.__file__)\n"
+    )
+
+    loaded_from = _run([str(_venv_path(venv, "scripts") / "python"), "-c", check], cwd=tmp_path)
+
+    assert Path(loaded_from.strip()).is_relative_to(venv)

@@ -224,6 +224,7 @@ ENDPOINTS: dict[tuple[str, str], Endpoint] = {
             headers=_keyed(headers),
         ),
     ),
+    ("GET", "/v1/ops/status"): Endpoint(Access.OPERATIONS, 200, _get("/v1/ops/status")),
     ("GET", "/v1/audit"): Endpoint(Access.AUDIT, 200, _get("/v1/audit")),
     ("GET", "/v1/audit/verification"): Endpoint(
         Access.AUDIT,
