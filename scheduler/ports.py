@@ -529,13 +529,13 @@ class OperationsFigures(Protocol):
         expired counts), and since when the oldest of them has been due."""
         ...
 
-    def outcomes_since(self, since: datetime) -> dict[OperationStatus, int]:
-        """How many attempts finished since `since`, by outcome."""
+    def outcomes_between(self, since: datetime, until: datetime) -> dict[OperationStatus, int]:
+        """How many attempts finished in [since, until), by outcome."""
         ...
 
-    def lateness_per_minute(self, since: datetime) -> list[MinuteLateness]:
-        """The lateness of first attempts at executions started since `since`, a row
-        per minute that had any, oldest first."""
+    def lateness_per_minute(self, since: datetime, until: datetime) -> list[MinuteLateness]:
+        """The lateness of first attempts at executions started in [since, until), a
+        row per minute from `since` that had any, oldest first."""
         ...
 
     def stopped_counts(self) -> dict[OperationStatus, int]:

@@ -10,7 +10,7 @@ from collections.abc import Sequence
 import pydantic
 import sqlalchemy.exc
 
-from scheduler.cli import accounts, demo, engine, planning, records, token
+from scheduler.cli import accounts, demo, engine, planning, records, status, token
 from scheduler.domain import errors
 
 __all__ = [
@@ -23,6 +23,7 @@ __all__ = [
     "output",
     "planning",
     "records",
+    "status",
     "token",
 ]
 
@@ -38,6 +39,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     engine.register(commands)
     demo.register(commands)
     records.register(commands)
+    status.register(commands)
     accounts.register(commands)
     token.register(commands)
     args = parser.parse_args(argv)

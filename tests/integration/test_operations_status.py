@@ -92,6 +92,7 @@ def test_outcomes_and_lateness_of_the_last_hour_per_minute(
     later = NOW - timedelta(minutes=5, seconds=-10)
     rows.attempt(later, later + timedelta(milliseconds=250), outcome="dead")
     rows.attempt(NOW - timedelta(hours=2), NOW - timedelta(hours=2))  # before the hour
+    rows.attempt(NOW + timedelta(days=9), NOW + timedelta(days=9))  # a clock ahead wrote it
 
     status = _status(each_store)
 

@@ -49,16 +49,20 @@ class SqlOperationsFigures:
         count, oldest = row
         return int(count), oldest
 
-    def outcomes_since(self, since: datetime) -> dict[OperationStatus, int]:
+    def outcomes_between(self, since: datetime, until: datetime) -> dict[OperationStatus, int]:
         h = _attempt.c
         rows = self._connection.execute(
-            sa.select(h.outcome, sa.func.count()).where(h.finished_at >= since).group_by(h.outcome)
+            sa.select(h.outcome, sa.func.count())
+            .where(h.finished_at >= since, h.finished_at < until)
+            .group_by(h.outcome)
         )
         return {OperationStatus(outcome): count for outcome, count in rows}
 
-    def lateness_per_minute(self, since: datetime) -> list[MinuteLateness]:
+    def lateness_per_minute(self, since: datetime, until: datetime) -> list[MinuteLateness]:
         dialect = self._connection.dialect.name
-        rows = self._connection.execute(statements.lateness_per_minute(dialect), {"since": since})
+        rows = self._connection.execute(
+            statements.lateness_per_minute(dialect), {"since": since, "until": until}
+        )
         return [
             MinuteLateness(
                 minute_start=since + timedelta(minutes=int(row.minute)),

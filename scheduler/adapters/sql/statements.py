@@ -93,8 +93,9 @@ def claim_outbox(dialect_name: str) -> sa.TextualSelect:
 
 
 def lateness_per_minute(dialect_name: str) -> sa.TextClause:
-    """Per minute since :since (its number from 0), the first attempts at executions
-    started in it: `started`, `max_seconds` and `total_seconds` of lateness. Reads only."""
+    """Per minute in [:since, :until) (its number from 0), the first attempts at
+    executions started in it: `started`, `max_seconds` and `total_seconds` of lateness.
+    Reads only."""
     return sa.text(_dialect_sql(dialect_name, "LATENESS_PER_MINUTE")).bindparams(
-        sa.bindparam("since", type_=UtcDateTime())
+        sa.bindparam("since", type_=UtcDateTime()), sa.bindparam("until", type_=UtcDateTime())
     )

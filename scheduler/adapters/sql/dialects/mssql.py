@@ -41,17 +41,21 @@ CLAIM_OUTBOX = """
         inserted.occurred_at, inserted.payload
 """
 
-#: Per minute since :since, the first attempts at executions that started in it: how
-#: many, and their largest and total lateness in seconds. T-SQL groups by the
-#: expression, not its alias; integer division floors the (never negative) minute.
+#: Per minute in [:since, :until), the first attempts at executions that started in it:
+#: how many, and their largest and total lateness in seconds. Grouped in a derived
+#: table: T-SQL groups by an expression, not an alias, and the same expression with its
+#: own parameter would not match the select list's. Integer division floors the (never
+#: negative) minute.
 LATENESS_PER_MINUTE = """
-    SELECT DATEDIFF_BIG(millisecond, :since, started_at) / 60000 AS minute,
-           COUNT(*) AS started,
-           MAX(DATEDIFF_BIG(millisecond, due_at, started_at) / 1000.0) AS max_seconds,
-           SUM(DATEDIFF_BIG(millisecond, due_at, started_at) / 1000.0) AS total_seconds
-    FROM execution_attempt
-    WHERE finished_at >= :since AND started_at >= :since
-      AND attempt = 1 AND kind = 'execution'
-    GROUP BY DATEDIFF_BIG(millisecond, :since, started_at) / 60000
+    SELECT minute, COUNT(*) AS started, MAX(lateness) AS max_seconds,
+           SUM(lateness) AS total_seconds
+    FROM (
+        SELECT DATEDIFF_BIG(millisecond, :since, started_at) / 60000 AS minute,
+               DATEDIFF_BIG(millisecond, due_at, started_at) / 1000.0 AS lateness
+        FROM execution_attempt
+        WHERE finished_at >= :since AND started_at >= :since AND started_at < :until
+          AND attempt = 1 AND kind = 'execution'
+    ) AS first_attempts
+    GROUP BY minute
     ORDER BY minute
 """

@@ -36,7 +36,7 @@ CLAIM_OUTBOX = """
     RETURNING o.id, o.event_id, o.event_type, o.schedule_id, o.occurred_at, o.payload
 """
 
-#: Per minute since :since, the first attempts at executions that started in it: how
+#: Per minute in [:since, :until), the first attempts at executions that started in it: how
 #: many, and their largest and total lateness in seconds. Bounded by finished_at, which
 #: is indexed (an attempt finishes after it starts).
 LATENESS_PER_MINUTE = """
@@ -45,7 +45,7 @@ LATENESS_PER_MINUTE = """
            MAX(EXTRACT(EPOCH FROM started_at - due_at)) AS max_seconds,
            SUM(EXTRACT(EPOCH FROM started_at - due_at)) AS total_seconds
     FROM execution_attempt
-    WHERE finished_at >= :since AND started_at >= :since
+    WHERE finished_at >= :since AND started_at >= :since AND started_at < :until
       AND attempt = 1 AND kind = 'execution'
     GROUP BY 1
     ORDER BY 1

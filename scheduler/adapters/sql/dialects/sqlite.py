@@ -31,7 +31,7 @@ CLAIM_OUTBOX = """
     RETURNING id, event_id, event_type, schedule_id, occurred_at, payload
 """
 
-#: Per minute since :since, the first attempts at executions that started in it: how
+#: Per minute in [:since, :until), the first attempts at executions that started in it: how
 #: many, and their largest and total lateness in seconds (times are ISO text, so
 #: julianday; the minute is never negative, so CAST floors it).
 LATENESS_PER_MINUTE = """
@@ -40,7 +40,7 @@ LATENESS_PER_MINUTE = """
            MAX((julianday(started_at) - julianday(due_at)) * 86400.0) AS max_seconds,
            SUM((julianday(started_at) - julianday(due_at)) * 86400.0) AS total_seconds
     FROM execution_attempt
-    WHERE finished_at >= :since AND started_at >= :since
+    WHERE finished_at >= :since AND started_at >= :since AND started_at < :until
       AND attempt = 1 AND kind = 'execution'
     GROUP BY 1
     ORDER BY 1

@@ -67,12 +67,25 @@ def _pyodbc() -> Dialect:
     return pyodbc.dialect(paramstyle="qmark")
 
 
-def test_the_claim_compiles_to_the_snapshot_t_sql() -> None:
-    compiled = statements.claim_due_operations("mssql").compile(dialect=_pyodbc())
+def _with_parameters(statement: sa.TextClause) -> str:
+    """The T-SQL pyodbc sends, and the order its parameters go in."""
+    compiled = statement.compile(dialect=_pyodbc())
     parameters = ", ".join(compiled.positiontup or ())
-    text = f"{textwrap.dedent(compiled.string).strip()}\n-- parameters: {parameters}\n"
+    return f"{textwrap.dedent(compiled.string).strip()}\n-- parameters: {parameters}\n"
 
-    _assert_matches_snapshot("claim_due_operations.mssql.sql", text)
+
+@pytest.mark.parametrize(
+    ("name", "statement"),
+    [
+        ("claim_due_operations", statements.claim_due_operations("mssql")),
+        ("claim_outbox", statements.claim_outbox("mssql")),
+        ("lateness_per_minute", statements.lateness_per_minute("mssql")),
+    ],
+)
+def test_the_statements_written_per_dialect_compile_to_the_snapshot_t_sql(
+    name: str, statement: sa.TextClause
+) -> None:
+    _assert_matches_snapshot(f"{name}.mssql.sql", _with_parameters(statement))
 
 
 def test_the_claim_t_sql_locks_with_updlock_readpast_rowlock_and_returns_inserted_rows() -> None:
@@ -82,14 +95,6 @@ def test_the_claim_t_sql_locks_with_updlock_readpast_rowlock_and_returns_inserte
     assert "FROM operation WITH (UPDLOCK, READPAST, ROWLOCK)" in sql
     assert "ORDER BY available_at" in sql
     assert "OUTPUT inserted.*" in sql
-
-
-def test_the_outbox_claim_compiles_to_the_snapshot_t_sql() -> None:
-    compiled = statements.claim_outbox("mssql").compile(dialect=_pyodbc())
-    parameters = ", ".join(compiled.positiontup or ())
-    text = f"{textwrap.dedent(compiled.string).strip()}\n-- parameters: {parameters}\n"
-
-    _assert_matches_snapshot("claim_outbox.mssql.sql", text)
 
 
 def test_the_outbox_claim_t_sql_skips_rows_another_relay_has_locked() -> None:
