@@ -16,7 +16,7 @@ from uuid import UUID
 import azure.durable_functions as df
 
 from durable import messages, names
-from scheduler import bootstrap, relay
+from scheduler import bootstrap, metrics, relay
 from scheduler.adapters.sql.transient import retry_transient
 from scheduler.service.claim_due import claim_due
 from scheduler.service.execute_claimed import Dispatch
@@ -53,12 +53,15 @@ def claim_batch(request: messages.ClaimRequest) -> messages.ClaimResult:
     runtime = bootstrap.process_runtime()
     settings = runtime.settings
     claimed = retry_transient(
-        lambda: claim_due(
-            uow=runtime.unit_of_work(),
-            clock=runtime.clock,
-            worker=request["owner"],
-            limit=settings.dispatch_batch_size,
-            lease=timedelta(seconds=settings.lease_seconds),
+        lambda: metrics.measured_claim(
+            lambda: claim_due(
+                uow=runtime.unit_of_work(),
+                clock=runtime.clock,
+                worker=request["owner"],
+                limit=settings.dispatch_batch_size,
+                lease=timedelta(seconds=settings.lease_seconds),
+            ),
+            runtime.clock,
         ),
         what="claim",
     )
@@ -82,6 +85,7 @@ def execute_chunk(request: messages.ExecuteRequest) -> messages.ExecuteResult:
     )
     ids = [UUID(text) for text in request["operations"]]
     report = retry_transient(lambda: execute_leased(ids, dispatch), what="execute")
+    metrics.record_execution(report)
     if report.lost_leases:
         logger.warning(
             "%s of %s operations were no longer leased to %s; a later claim takes them",

@@ -11,8 +11,10 @@ __all__ = [
     "config",
     "demo",
     "domain",
+    "metrics",
     "ports",
     "relay",
     "runner",
     "service",
+    "telemetry",
 ]

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING
 import sqlalchemy as sa
 from azure.identity import AzureCliCredential, ManagedIdentityCredential
 
+from scheduler import telemetry
 from scheduler.adapters import blob_exports, eventhubs
 from scheduler.adapters.corebanking import CoreBankingGateway
 from scheduler.adapters.cosmos.archive import CosmosArchive
@@ -33,6 +34,7 @@ from scheduler.adapters.sql.unit_of_work import SqlUnitOfWork
 from scheduler.api.auth import DevelopmentSigner, JwksUrl, TokenVerifier
 from scheduler.clocks import SystemClock
 from scheduler.config import Settings, load_settings
+from scheduler.metrics import MeasuredGateway
 from scheduler.ports import (
     AccountDirectory,
     Archive,
@@ -106,9 +108,11 @@ def build(settings: Settings, *, clock: Clock | None = None, worker: str | None 
     gateway: PaymentGateway
     accounts: AccountDirectory
     if settings.core_banking_url is None:
-        gateway = accounts = ledger = Ledger(engine, clock)
+        accounts = ledger = Ledger(engine, clock)
+        gateway = MeasuredGateway(ledger)
     else:
-        gateway = accounts = core_banking = CoreBankingGateway(settings.core_banking_url)
+        accounts = core_banking = CoreBankingGateway(settings.core_banking_url)
+        gateway = MeasuredGateway(core_banking)
         closers.append(core_banking.close)
     publisher = None
     if settings.kafka_bootstrap_servers is not None:
@@ -217,7 +221,11 @@ _process_runtime_lock = threading.Lock()
 
 @functools.cache
 def _process_runtime() -> Runtime:
-    return build(load_settings())
+    runtime = build(load_settings())
+    # Kept for the process's life, like the runtime: the worker never shuts down cleanly
+    # enough to flush, and the exporters send on their own timers meanwhile.
+    telemetry.start(runtime)
+    return runtime
 
 
 def process_runtime() -> Runtime:

@@ -168,6 +168,11 @@ class Settings(BaseSettings):
     finish or occurrence time), not from when it was archived: each item's `ttl` is the
     time left. 7 x 366 days by default, never short of seven calendar years."""
 
+    metrics_port: int | None = Field(default=None, ge=1, le=65535)
+    """Port on 127.0.0.1 where a local process (`tsched serve`) serves its metrics in
+    Prometheus' text format at `/metrics`; `None` serves none. In Azure the metrics go
+    to Application Insights instead (`APPLICATIONINSIGHTS_CONNECTION_STRING`)."""
+
     servicebus_namespace: str | None = None
     """Fully qualified Service Bus namespace (`<name>.servicebus.windows.net`, not a
     URL); `None` turns the Service Bus integration off."""
@@ -243,6 +248,7 @@ class Settings(BaseSettings):
         "kafka_bootstrap_servers",
         "cosmos_endpoint",
         "servicebus_namespace",
+        "metrics_port",
         "blob_account_url",
         "core_banking_url",
         "api_jwks_url",

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import TypeVar
 
+from scheduler import metrics
 from scheduler.adapters.sql import transient
 from scheduler.backoff import Backoff
 from scheduler.bootstrap import Runtime
@@ -85,12 +86,15 @@ def run_cycle(
 
     claimed = retried(
         "claim",
-        lambda: claim_due(
-            uow=runtime.unit_of_work(),
-            clock=runtime.clock,
-            worker=runtime.worker,
-            limit=loop.batch_size,
-            lease=loop.lease,
+        lambda: metrics.measured_claim(
+            lambda: claim_due(
+                uow=runtime.unit_of_work(),
+                clock=runtime.clock,
+                worker=runtime.worker,
+                limit=loop.batch_size,
+                lease=loop.lease,
+            ),
+            runtime.clock,
         ),
     )
     dispatch = Dispatch(
@@ -101,6 +105,7 @@ def run_cycle(
         mode=loop.mode,
     )
     report = retried("execute", lambda: execute_claimed(claimed, dispatch))
+    metrics.record_execution(report)
     sealed = purged = 0
     if seal or not claimed:
         sealed = retried(

@@ -167,6 +167,7 @@ var appSettings = {
   ARCHIVE_RETENTION_DAYS: string(archiveRetentionDays)
   SERVICEBUS_NAMESPACE: serviceBusNamespace
   DEAD_OPERATIONS_SCHEDULE: deadOperationsSchedule
+  METRICS_PORT: ''
   SERVICEBUS__fullyQualifiedNamespace: serviceBusNamespace
   SERVICEBUS__credential: 'managedidentity'
   SERVICEBUS__clientId: identityClientId

@@ -19,6 +19,7 @@ __all__ = [
     "pdf_stream",
     "problems",
     "representation",
+    "request_metrics",
     "requests",
     "schedule_routes",
     "schemas",

@@ -24,6 +24,7 @@ from scheduler.api import (
     operations_routes,
     ops_routes,
     problems,
+    request_metrics,
     schedule_routes,
     schemas,
     store_retry,
@@ -65,6 +66,8 @@ def create_app(
     # Outermost but for Starlette's error handler: a body over the limit is refused
     # before any route, dependency or parser sees it.
     app.add_middleware(body_limit.BodyLimit, max_bytes=runtime.settings.api_max_body_bytes)
+    # Outside the body limit: a refused request is timed and counted too.
+    app.add_middleware(request_metrics.RequestMetrics)
     app.state.runtime = runtime
     app.state.max_export_rows = max_export_rows
     app.state.authenticate = functools.partial(_authenticate, verifier)

@@ -12,6 +12,7 @@ from typing import Any, TypeVar
 import sqlalchemy as sa
 from fastapi import Request
 
+from scheduler import metrics
 from scheduler.api.auth import Principal, Role
 from scheduler.api.idempotency import Answer, IdempotentRequest
 from scheduler.bootstrap import Runtime
@@ -134,6 +135,7 @@ def answer_once(
     with runtime.unit_of_work() as uow:
         replayed = idempotent.replay(uow, runtime.clock.now())
     if replayed is not None:
+        metrics.record_replay()
         return replayed
     kept: list[Answer] = []
 
@@ -148,5 +150,6 @@ def answer_once(
             replayed = idempotent.replay(uow, runtime.clock.now())
         if replayed is None:
             raise
+        metrics.record_replay()
         return replayed
     return kept[0] if kept else Answer(status_code=status_code, body=render(result))

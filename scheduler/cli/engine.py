@@ -8,7 +8,7 @@ import signal
 import threading
 from datetime import UTC, datetime, timedelta
 
-from scheduler import bootstrap, relay, runner
+from scheduler import bootstrap, relay, runner, telemetry
 from scheduler.adapters.sql import migrate, transient
 from scheduler.cli import output
 from scheduler.cli.api_server import ApiServer, serve_api
@@ -141,6 +141,9 @@ def _run_serve(args: argparse.Namespace) -> int:
             runtime, runtime.publisher, relay.RelaySettings(), on_round=report_round
         )
         events_relay.start()
+    stop_telemetry = telemetry.start(runtime)
+    if settings.metrics_port is not None:
+        print(f"tsched serve: metrics on http://127.0.0.1:{settings.metrics_port}/metrics")
     api = None
     if not (args.until_idle or args.no_api):
         api = ApiServer(runtime, host=args.api_host, port=args.api_port)
@@ -155,6 +158,7 @@ def _run_serve(args: argparse.Namespace) -> int:
             api.stop()
         if events_relay is not None:
             events_relay.stop(timeout=RELAY_STOP_SECONDS)
+        stop_telemetry()
         runtime.close()
     return 0
 

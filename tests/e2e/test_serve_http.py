@@ -6,6 +6,7 @@ processes, answers too."""
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -38,6 +39,7 @@ class Served:
     database_url: str
     directory: Path
     process: subprocess.Popen[bytes]
+    metrics_url: str | None = None
 
 
 @pytest.fixture
@@ -47,14 +49,23 @@ def served(tmp_path: Path) -> Iterator[Served]:
 
 
 @pytest.fixture
+def served_with_metrics(tmp_path: Path) -> Iterator[Served]:
+    """`tsched serve` with METRICS_PORT: its metrics for Prometheus on loopback."""
+    yield from _start(
+        tmp_path, ["serve", "--quiet", "--idle-sleep", "0.2", "--api-port"], metrics=True
+    )
+
+
+@pytest.fixture
 def api_alone(tmp_path: Path) -> Iterator[Served]:
     """`tsched api` in two worker processes, no dispatcher."""
     yield from _start(tmp_path, ["api", "--workers", "2", "--port"])
 
 
-def _start(directory: Path, command: list[str]) -> Iterator[Served]:
+def _start(directory: Path, command: list[str], *, metrics: bool = False) -> Iterator[Served]:
     """Run `tsched <command> <free port>` in `directory` on a migrated SQLite store where
-    Alice holds GB-DEBIT-1 (500.00 GBP); kill it at the end if a test has not stopped it."""
+    Alice holds GB-DEBIT-1 (500.00 GBP), with its metrics on another free port if
+    `metrics`; kill it at the end if a test has not stopped it."""
     database_url = f"sqlite:///{directory / 'tsched.sqlite3'}"
     engine = create_engine(database_url)
     migrate.upgrade(engine)
@@ -62,16 +73,20 @@ def _start(directory: Path, command: list[str]) -> Iterator[Served]:
     ledger.open_account("GB-DEBIT-1", "alice", "GBP", opening_balance=Money.of("500.00", "GBP"))
     ledger.open_account("GB-CREDIT-1", "bank", "GBP")
     engine.dispose()
-    (port,) = free_ports(1)
+    port, metrics_port = free_ports(2)
     env = {
         "PATH": os.environ.get("PATH", os.defpath),
         "PYTHONPATH": str(REPO_ROOT),
         "DATABASE_URL": database_url,
     }
+    metrics_url = None
+    if metrics:
+        env["METRICS_PORT"] = str(metrics_port)
+        metrics_url = f"http://127.0.0.1:{metrics_port}/metrics"
     argv = [sys.executable, "-m", "scheduler.cli", *command, str(port)]
     with (directory / "serve.log").open("wb") as log:
         process = subprocess.Popen(argv, cwd=directory, env=env, stdout=log, stderr=log)
-    served = Served(f"http://127.0.0.1:{port}", database_url, directory, process)
+    served = Served(f"http://127.0.0.1:{port}", database_url, directory, process, metrics_url)
     try:
         _until(lambda: _ready(served), "the API answers ready")
         yield served
@@ -99,9 +114,8 @@ def _until(condition: Callable[[], bool], what: str) -> None:
         time.sleep(0.1)
 
 
-def test_a_transfer_created_over_http_is_executed_by_the_same_process(served: Served) -> None:
-    signer = DevelopmentSigner(served.directory / ".tsched")
-    token = signer.issue("alice", [Role.CUSTOMER], customer_id="alice")
+def _transfer_in_3_seconds(served: Served, headers: dict[str, str]) -> None:
+    """Create a 120.00 GBP transfer due 3 s from now over HTTP; return once it is paid."""
     due = datetime.now(UTC).replace(microsecond=0) + timedelta(seconds=3)
     document: dict[str, Any] = {
         "kind": "one_time_transfer",
@@ -115,8 +129,6 @@ def test_a_transfer_created_over_http_is_executed_by_the_same_process(served: Se
         "business_days": {"convention": "none"},
         "reminders": [],
     }
-    headers = {"Authorization": f"Bearer {token}"}
-
     created = httpx.post(
         f"{served.base_url}/v1/schedules",
         json=document,
@@ -131,6 +143,14 @@ def test_a_transfer_created_over_http_is_executed_by_the_same_process(served: Se
         return status == "completed"
 
     _until(completed, "the schedule completes")
+
+
+def test_a_transfer_created_over_http_is_executed_by_the_same_process(served: Served) -> None:
+    signer = DevelopmentSigner(served.directory / ".tsched")
+    token = signer.issue("alice", [Role.CUSTOMER], customer_id="alice")
+    headers = {"Authorization": f"Bearer {token}"}
+
+    _transfer_in_3_seconds(served, headers)
     engine = create_engine(served.database_url)
     try:
         assert Ledger(engine, SystemClock()).balance("GB-DEBIT-1") == Money.of("380.00", "GBP")
@@ -175,3 +195,54 @@ def test_the_api_alone_in_two_processes_creates_and_reads_and_stops_on_sigterm(
 
     api_alone.process.send_signal(signal.SIGTERM)
     assert api_alone.process.wait(timeout=DEADLINE) == 0
+
+
+def test_serve_exports_the_payment_and_api_metrics_and_the_store_gauges(
+    served_with_metrics: Served,
+) -> None:
+    served = served_with_metrics
+    assert served.metrics_url is not None
+    signer = DevelopmentSigner(served.directory / ".tsched")
+    headers = {"Authorization": f"Bearer {signer.issue('alice', [Role.CUSTOMER], 'alice')}"}
+
+    _transfer_in_3_seconds(served, headers)
+
+    def sample(name: str, **labels: str) -> float | None:
+        assert served.metrics_url is not None
+        return _sample(httpx.get(served.metrics_url, timeout=5).text, name, labels)
+
+    _until(lambda: sample("tsched_operations_outcomes_total", outcome="succeeded"), "paid")
+
+    assert sample("tsched_operations_outcomes_total", outcome="succeeded") == 1
+    assert (sample("tsched_operations_claimed_total") or 0) >= 1
+    assert sample("tsched_operation_lateness_seconds_count") == 1
+    assert sample("tsched_gateway_results_total", outcome="booked") == 1
+    created = sample(
+        "tsched_api_request_duration_seconds_count",
+        http_request_method="POST",
+        http_response_status_code="201",
+        http_route="/v1/schedules",
+    )
+    assert created == 1
+    assert sample("tsched_dispatch_lag_seconds") == 0
+    assert sample("tsched_operations_stopped", status="dead") == 0
+    assert sample("tsched_outbox_backlog") is not None
+    served.process.send_signal(signal.SIGTERM)
+    assert served.process.wait(timeout=DEADLINE) == 0
+
+
+_SAMPLE = re.compile(r"^(?P<name>[a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(?P<labels>.*)\})? (?P<value>\S+)$")
+_LABEL = re.compile(r'(\w+)="((?:[^"\\]|\\.)*)"')
+
+
+def _sample(text: str, name: str, labels: dict[str, str]) -> float | None:
+    """The value of the sample `name` whose labels include `labels`, in Prometheus'
+    text format; None when there is none."""
+    for line in text.splitlines():
+        match = _SAMPLE.match(line)
+        if match is None or match["name"] != name:
+            continue
+        found = dict(_LABEL.findall(match["labels"] or ""))
+        if labels.items() <= found.items():
+            return float(match["value"])
+    return None

@@ -22,6 +22,7 @@ from scheduler.adapters.sql.unit_of_work import SqlUnitOfWork
 from scheduler.clocks import SystemClock
 from scheduler.config import Settings, load_settings
 from scheduler.domain.money import Money
+from scheduler.metrics import MeasuredGateway
 from tests.support.clock import SettableClock
 
 
@@ -43,8 +44,6 @@ def database_url(tmp_path: Path) -> str:
 
 
 def _close(runtime: bootstrap.Runtime) -> None:
-    if isinstance(runtime.gateway, CoreBankingGateway):
-        runtime.gateway.close()
     if isinstance(runtime.publisher, KafkaEventPublisher):
         runtime.publisher.close(timeout_s=0)
     runtime.close()
@@ -76,9 +75,11 @@ def test_settings_pick_the_gateway_and_the_publisher(
     runtime = bootstrap.build(settings)
     try:
         assert runtime.settings is settings
-        assert type(runtime.gateway) is gateway_type
+        # The gateway moves the money through the books it is measured around.
+        assert type(runtime.gateway) is MeasuredGateway
+        assert type(runtime.accounts) is gateway_type
         if gateway_type is Ledger:
-            assert runtime.ledger is runtime.gateway
+            assert runtime.ledger is runtime.accounts
         else:
             assert runtime.ledger is None
         if publisher_type is None:
@@ -99,7 +100,7 @@ def test_the_same_choices_are_made_from_environment_variables(
     monkeypatch.setenv("KAFKA_TOPIC", "bank.payments")
     runtime = bootstrap.build(load_settings())
     try:
-        assert isinstance(runtime.gateway, CoreBankingGateway)
+        assert isinstance(runtime.accounts, CoreBankingGateway)
         assert runtime.ledger is None
         assert isinstance(runtime.publisher, KafkaEventPublisher)
         assert runtime.publisher.topic == "bank.payments"
