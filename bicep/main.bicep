@@ -42,6 +42,12 @@ param coreBankingUrl string = ''
 @minValue(1)
 param archiveRetentionDays int = 2562
 
+@description('Email address told when an operations alert fires (docs/runbook.md); empty tells nobody by email.')
+param alertEmail string = ''
+
+@description('Resource ids of further action groups the operations alerts notify.')
+param alertActionGroupIds array = []
+
 var resourceToken = toLower(uniqueString(subscription().id, environmentName, location))
 var tags = {
   'azd-env-name': environmentName
@@ -73,6 +79,18 @@ module monitoring 'app/monitoring.bicep' = {
     applicationInsightsName: 'appi-tsched-${resourceToken}'
     location: location
     tags: tags
+  }
+}
+
+module alerts 'app/alerts.bicep' = {
+  name: 'alerts'
+  scope: rg
+  params: {
+    applicationInsightsName: monitoring.outputs.applicationInsightsName
+    location: location
+    tags: tags
+    alertEmail: alertEmail
+    actionGroupIds: alertActionGroupIds
   }
 }
 
