@@ -22,7 +22,7 @@ import logging
 
 import azure.functions as func
 
-from scheduler import bootstrap
+from scheduler import bootstrap, logs
 from scheduler.api import commands
 from scheduler.service.send_dead_operations import DEFAULT_BATCH_SIZE
 from scheduler.service.send_dead_operations import send_dead_operations as send_dead
@@ -53,6 +53,7 @@ def register(blueprint: func.Blueprint) -> None:
 def schedule_commands(message: func.ServiceBusMessage) -> None:
     """Carry out one command and send its outcome."""
     runtime = bootstrap.process_runtime()
+    logs.correlation_id.set(message.correlation_id or message.message_id)
     outcome = commands.carry_out(
         runtime,
         message_id=message.message_id,

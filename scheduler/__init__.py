@@ -11,6 +11,7 @@ __all__ = [
     "config",
     "demo",
     "domain",
+    "logs",
     "metrics",
     "ports",
     "relay",

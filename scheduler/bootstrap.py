@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING
 import sqlalchemy as sa
 from azure.identity import AzureCliCredential, ManagedIdentityCredential
 
-from scheduler import telemetry
+from scheduler import logs, telemetry
 from scheduler.adapters import blob_exports, eventhubs
 from scheduler.adapters.corebanking import CoreBankingGateway
 from scheduler.adapters.cosmos.archive import CosmosArchive
@@ -222,6 +222,8 @@ _process_runtime_lock = threading.Lock()
 @functools.cache
 def _process_runtime() -> Runtime:
     runtime = build(load_settings())
+    # The host formats the worker's logs; masking is what we can add to them.
+    logs.mask_all_handlers()
     # Kept for the process's life, like the runtime: the worker never shuts down cleanly
     # enough to flush, and the exporters send on their own timers meanwhile.
     telemetry.start(runtime)

@@ -17,7 +17,7 @@ from scheduler.adapters.sql import engine as sql_engine
 from scheduler.adapters.sql import migrate
 from tests.services import azurite, cosmos, kafka, postgres
 
-pytest_plugins = ["tests.support.settings"]
+pytest_plugins = ["tests.support.settings", "tests.support.log_scan"]
 
 if TYPE_CHECKING:
     from collections.abc import Iterator

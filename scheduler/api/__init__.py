@@ -13,6 +13,7 @@ __all__ = [
     "exports",
     "history_routes",
     "idempotency",
+    "log_context",
     "operations_routes",
     "ops_routes",
     "ops_schemas",

@@ -21,6 +21,7 @@ from scheduler.api import (
     auth,
     body_limit,
     history_routes,
+    log_context,
     operations_routes,
     ops_routes,
     problems,
@@ -68,6 +69,8 @@ def create_app(
     app.add_middleware(body_limit.BodyLimit, max_bytes=runtime.settings.api_max_body_bytes)
     # Outside the body limit: a refused request is timed and counted too.
     app.add_middleware(request_metrics.RequestMetrics)
+    # Outermost: whatever logs during a request carries its correlation id.
+    app.add_middleware(log_context.LogContext)
     app.state.runtime = runtime
     app.state.max_export_rows = max_export_rows
     app.state.authenticate = functools.partial(_authenticate, verifier)

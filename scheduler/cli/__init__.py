@@ -10,6 +10,7 @@ from collections.abc import Sequence
 import pydantic
 import sqlalchemy.exc
 
+from scheduler import logs
 from scheduler.cli import accounts, demo, engine, planning, records, status, token
 from scheduler.domain import errors
 
@@ -34,6 +35,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the process exit status."""
     parser = argparse.ArgumentParser(prog="tsched", description=__doc__)
     parser.add_argument("-v", "--verbose", action="store_true", help="log at INFO level")
+    parser.add_argument(
+        "--log-json",
+        action="store_true",
+        help="log as JSON lines (with the correlation id, secrets and IBANs masked)",
+    )
     commands = parser.add_subparsers(required=True, metavar="COMMAND")
     planning.register(commands)
     engine.register(commands)
@@ -43,10 +49,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     accounts.register(commands)
     token.register(commands)
     args = parser.parse_args(argv)
-    logging.basicConfig(
-        level=logging.INFO if args.verbose else logging.WARNING,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
+    level = logging.INFO if args.verbose else logging.WARNING
+    if args.log_json:
+        logs.use_json(level)
+    else:
+        logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+        logs.mask_all_handlers()
     try:
         return int(args.run(args))
     except (
