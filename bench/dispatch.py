@@ -47,6 +47,7 @@ from scheduler.adapters.sql import migrate, statements, tables
 from scheduler.adapters.sql.engine import create_engine
 from scheduler.adapters.sql.unit_of_work import SqlUnitOfWork
 from scheduler.clocks import SystemClock
+from scheduler.progress import Progress
 from scheduler.service.execute_claimed import TransactionMode
 from scheduler.service.seal_audit import seal_audit
 from tests.services.kafka import KafkaBroker
@@ -411,16 +412,20 @@ def _serving(
 def _wait_for(
     engine: sa.Engine, processes: list[subprocess.Popen[bytes]], *, deadline: float
 ) -> None:
-    """Until `deadline`, or until no operation is open (pending, claimed, retrying)."""
+    """Until `deadline`, or until no operation is open (pending, claimed, retrying),
+    counting the attempts recorded meanwhile on the terminal."""
     o = tables.operation.c
     open_operation = sa.select(o.id).where(o.status.in_(_OPEN)).limit(1)
-    while time.monotonic() < deadline:
-        if any(process.poll() is not None for process in processes):
-            raise RuntimeError("a serve process stopped by itself")
-        with engine.connect() as connection:
-            if connection.execute(open_operation).first() is None:
-                return
-        time.sleep(0.25)
+    attempts = sa.select(sa.func.count()).select_from(tables.execution_attempt)
+    with Progress("executing", unit="attempts") as progress:
+        while time.monotonic() < deadline:
+            if any(process.poll() is not None for process in processes):
+                raise RuntimeError("a serve process stopped by itself")
+            with engine.connect() as connection:
+                progress.set(int(connection.scalar(attempts) or 0))
+                if connection.execute(open_operation).first() is None:
+                    return
+            time.sleep(0.25)
 
 
 def executed_span(engine: sa.Engine) -> tuple[int, float]:

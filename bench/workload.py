@@ -55,6 +55,7 @@ from scheduler.clocks import SteppingClock
 from scheduler.domain.currency import currency
 from scheduler.domain.events import EventType
 from scheduler.domain.money import Money
+from scheduler.progress import Progress
 from scheduler.service.create_schedule import CreateSchedule, create_schedule
 
 #: Channel and actor the seeded schedules are created by.
@@ -236,7 +237,8 @@ def seed(engine: sa.Engine, workload: Workload, *, processes: int = 1) -> Seeded
             credit = transfer.credit_account
             receivable[credit] = receivable.get(credit, Decimal(0)) + amount
     opening = _open_accounts(engine, workload, owed)
-    counts = _store_schedules(engine, workload, processes)
+    with Progress("seeding", total=workload.transfers, unit="schedules") as progress:
+        counts = _store_schedules(engine, workload, processes, progress)
     due = [workload.transfer(number).due_at for number in (0, workload.transfers - 1)]
     funded: dict[str, Decimal] = {}
     for balance in opening.values():
@@ -286,11 +288,14 @@ def _open_accounts(
     return opening
 
 
-def _store_schedules(engine: sa.Engine, workload: Workload, processes: int) -> dict[str, int]:
-    """Create every schedule through `create_schedule`, in `processes` processes.
-    Returns the rows written per table."""
+def _store_schedules(
+    engine: sa.Engine, workload: Workload, processes: int, progress: Progress
+) -> dict[str, int]:
+    """Create every schedule through `create_schedule`, in `processes` processes,
+    counting them on `progress` (a chunk, or a process's range, at a time). Returns the
+    rows written per table."""
     if processes <= 1:
-        return _store_range(engine, workload, 0, workload.transfers)
+        return _store_range(engine, workload, 0, workload.transfers, progress)
     url = engine.url.render_as_string(hide_password=False)
     bounds = [workload.transfers * i // processes for i in range(processes + 1)]
     written: dict[str, int] = {}
@@ -301,6 +306,7 @@ def _store_schedules(engine: sa.Engine, workload: Workload, processes: int) -> d
         ):
             for name, count in counts.items():
                 written[name] = written.get(name, 0) + count
+            progress.advance(counts.get(tables.schedule.name, 0))
     return written
 
 
@@ -313,9 +319,15 @@ def _store_range_at(url: str, workload: Workload, start: int, stop: int) -> dict
         engine.dispose()
 
 
-def _store_range(engine: sa.Engine, workload: Workload, start: int, stop: int) -> dict[str, int]:
+def _store_range(
+    engine: sa.Engine,
+    workload: Workload,
+    start: int,
+    stop: int,
+    progress: Progress | None = None,
+) -> dict[str, int]:
     """Create the schedules of transfers `start` to `stop` (excluded), a chunk per
-    transaction. Returns the rows written per table."""
+    transaction, counting each chunk on `progress`. Returns the rows written per table."""
     clock = SteppingClock(workload.created_at)
     collector = _RowCollector()
     uow = _BatchingUnitOfWork(collector)
@@ -325,6 +337,8 @@ def _store_range(engine: sa.Engine, workload: Workload, start: int, stop: int) -
             _create_one(workload, number, uow, clock)
         for name, count in collector.flush(engine).items():
             written[name] = written.get(name, 0) + count
+        if progress is not None:
+            progress.advance(min(chunk + workload.chunk_size, stop) - chunk)
     return written
 
 

@@ -14,6 +14,7 @@ __all__ = [
     "logs",
     "metrics",
     "ports",
+    "progress",
     "relay",
     "runner",
     "service",
