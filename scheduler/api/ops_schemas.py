@@ -7,10 +7,10 @@ from datetime import datetime
 from uuid import UUID
 
 from scheduler.api.schemas import AmountIn, Shape
+from scheduler.api.staff_schemas import what_it_moves
 from scheduler.domain.operation import Operation, OperationKind, OperationStatus
 from scheduler.domain.retry import recommended_action
 from scheduler.ports import MinuteLateness
-from scheduler.service.event_data import masked
 from scheduler.service.operations_status import OperationsStatus
 
 
@@ -66,18 +66,7 @@ class StoppedOut(Shape):
     @classmethod
     def of(cls, operation: Operation, stopped_at: datetime) -> StoppedOut:
         return cls(
-            id=operation.id,
-            schedule_id=operation.schedule_id,
-            kind=operation.kind.value,
-            status=operation.status.value,
-            attempts=operation.attempts,
-            amount=AmountIn(
-                value=str(operation.amount.amount), currency=operation.amount.currency.code
-            ),
-            debit_account=masked(operation.debit_account),
-            credit_account=masked(operation.credit_account),
-            error_code=operation.last_error_code,
-            reason=operation.last_error_reason,
+            **what_it_moves(operation),
             recommended_action=recommended_action(operation.last_error_code),
             stopped_at=stopped_at,
         )

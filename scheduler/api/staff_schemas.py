@@ -56,24 +56,32 @@ class OperationOut(Shape):
         """The JSON shape of a stored operation that last changed at `updated_at`."""
         stopped = operation.status in REDRIVABLE
         return cls(
-            id=operation.id,
-            schedule_id=operation.schedule_id,
+            **what_it_moves(operation),
             customer_id=operation.customer_id,
-            kind=operation.kind.value,
             occurrence_index=operation.occurrence_index,
             due_at=operation.due_at,
-            status=operation.status.value,
-            attempts=operation.attempts,
-            amount=AmountIn(
-                value=str(operation.amount.amount), currency=operation.amount.currency.code
-            ),
-            debit_account=masked(operation.debit_account),
-            credit_account=masked(operation.credit_account),
-            error_code=operation.last_error_code,
-            reason=operation.last_error_reason,
             recommended_action=recommended_action(operation.last_error_code) if stopped else None,
             updated_at=updated_at,
         )
+
+
+def what_it_moves(operation: Operation) -> dict[str, Any]:
+    """The fields every staff view of an operation shows: which it is, where it stands,
+    the money (accounts masked) and why it last failed."""
+    return {
+        "id": operation.id,
+        "schedule_id": operation.schedule_id,
+        "kind": operation.kind.value,
+        "status": operation.status.value,
+        "attempts": operation.attempts,
+        "amount": AmountIn(
+            value=str(operation.amount.amount), currency=operation.amount.currency.code
+        ),
+        "debit_account": masked(operation.debit_account),
+        "credit_account": masked(operation.credit_account),
+        "error_code": operation.last_error_code,
+        "reason": operation.last_error_reason,
+    }
 
 
 class OperationPage(Shape):
