@@ -52,11 +52,14 @@ class Worker:
         params: Mapping[str, str] | None = None,
         body: dict[str, Any] | None = None,
         content: bytes | None = None,
+        staff: Role | None = None,
     ) -> func.HttpResponse:
         """`method path?params` with `body` as JSON (or `content`, JSON bytes as they
-        are), as `customer` (None: no token)."""
+        are), as `customer` (None: no token), or as a staff member with the role `staff`."""
         headers: dict[str, str] = {}
-        if customer is not None:
+        if staff is not None:
+            headers["Authorization"] = f"Bearer {self._signer.issue('staff-1', [staff])}"
+        elif customer is not None:
             token = self._signer.issue(customer, [Role.CUSTOMER], customer_id=customer)
             headers["Authorization"] = f"Bearer {token}"
         if key is not None:
@@ -202,6 +205,20 @@ def test_liveness_answers_at_v1_health_live_without_a_token(worker: Worker) -> N
     response = worker.call("GET", "/v1/health/live", customer=None)
 
     assert (response.status_code, _json(response)) == (200, {"status": "ok"})
+
+
+def test_the_operations_page_and_its_figures_are_served_by_the_function(
+    worker: Worker,
+) -> None:
+    page = worker.call("GET", "/ops", customer=None)
+    script = worker.call("GET", "/ops/ops.js", customer=None)
+    figures = worker.call("GET", "/v1/ops/status", staff=Role.OPERATIONS)
+
+    assert (page.status_code, page.mimetype) == (200, "text/html; charset=utf-8")
+    assert "script-src 'self'" in page.headers["Content-Security-Policy"]
+    assert (script.status_code, script.mimetype) == (200, "text/javascript; charset=utf-8")
+    assert figures.status_code == 200
+    assert _json(figures)["outbox"]["relay"] == "off"
 
 
 def test_the_url_path_reaches_the_api_unchanged_so_a_route_prefix_would_miss(
