@@ -1,0 +1,85 @@
+"""A core-banking system for fault tests: the HTTP API `scheduler.adapters.corebanking`
+expects, over the embedded ledger, failing a share of transfer calls transiently.
+
+A failing call answers 503. Half of the failures happen before the booking (the money
+did not move), half after it (the money moved and the answer was lost), which is the
+case an exactly-once engine must survive: its retry, under the same Idempotency-Key,
+gets the first booking back from the ledger instead of a second one. Served in the
+test's process by `tests.support.uvicorn_server.serving`.
+"""
+
+from __future__ import annotations
+
+import random
+import threading
+from collections import Counter
+from typing import Any
+
+from fastapi import FastAPI, Header
+from fastapi.responses import JSONResponse
+
+from scheduler.adapters.ledger import Ledger
+from scheduler.domain.money import Money
+from scheduler.ports import TransferOutcome, TransferRequest
+
+_STATUS = {
+    TransferOutcome.DECLINED_RETRYABLE: 409,
+    TransferOutcome.REJECTED: 422,
+    TransferOutcome.UNAVAILABLE: 503,
+}
+
+
+class FlakyCoreBanking:
+    """The stub's state: the ledger, how often calls fail, and what it answered."""
+
+    def __init__(self, ledger: Ledger, *, unavailable_rate: float, seed: int) -> None:
+        self.ledger = ledger
+        self.unavailable_rate = unavailable_rate
+        self.answers: Counter[str] = Counter()
+        self._rng = random.Random(seed)  # noqa: S311 - fault injection, not security
+        self._lock = threading.Lock()
+
+    def _fails(self) -> str | None:
+        """Whether this call fails: "before" or "after" the booking, or None."""
+        with self._lock:
+            if self._rng.random() >= self.unavailable_rate:
+                return None
+            return self._rng.choice(("before", "after"))
+
+    def app(self) -> FastAPI:
+        app = FastAPI()
+
+        @app.post("/transfers")
+        def transfer(
+            body: dict[str, Any], idempotency_key: str = Header(alias="Idempotency-Key")
+        ) -> JSONResponse:
+            failure = self._fails()
+            if failure == "before":
+                return self._answer("unavailable_before_booking", 503, {"code": "unavailable"})
+            request = TransferRequest(
+                idempotency_key=idempotency_key,
+                debit_account=body["debit_account"],
+                credit_account=body["credit_account"],
+                amount=Money.of(body["amount"]["value"], body["amount"]["currency"]),
+                reference=body.get("reference", ""),
+            )
+            (result,) = self.ledger.transfer_many([request])
+            if failure == "after":
+                return self._answer("unavailable_after_booking", 503, {"code": "unavailable"})
+            if result.outcome is TransferOutcome.BOOKED:
+                return self._answer("booked", 201, {"id": result.reference})
+            problem = {"code": result.code, "detail": result.reason}
+            return self._answer(result.outcome.value, _STATUS[result.outcome], problem)
+
+        @app.get("/customers/{customer_id}/accounts/{account_id}")
+        def account(customer_id: str, account_id: str) -> JSONResponse:
+            if self.ledger.holds(customer_id, account_id):
+                return JSONResponse({"status": "open"})
+            return JSONResponse({"code": "unknown_account"}, status_code=404)
+
+        return app
+
+    def _answer(self, what: str, status: int, body: dict[str, Any]) -> JSONResponse:
+        with self._lock:
+            self.answers[what] += 1
+        return JSONResponse(body, status_code=status)
