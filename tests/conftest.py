@@ -99,6 +99,12 @@ def own_postgres_server() -> Iterator[postgres.PostgresServer]:
         server.close()
 
 
+@pytest.fixture
+def own_postgres_store(own_postgres_server: postgres.PostgresServer) -> Iterator[sa.Engine]:
+    """The app's database on `own_postgres_server`, migrated to head."""
+    yield from _migrated(own_postgres_server.url_for(postgres.APP_DATABASE))
+
+
 @pytest.fixture(scope="session")
 def postgres_url(postgres_server: postgres.PostgresServer) -> str:
     """SQLAlchemy URL of the cluster's ``postgres`` database; ``tsched`` exists beside it."""

@@ -33,12 +33,11 @@ import sqlalchemy as sa
 
 from bench import workload
 from scheduler.adapters.ledger import Ledger
-from scheduler.adapters.sql import migrate, tables
-from scheduler.adapters.sql.engine import create_engine
+from scheduler.adapters.sql import tables
 from scheduler.adapters.sql.unit_of_work import SqlUnitOfWork
 from scheduler.clocks import SystemClock
 from scheduler.service.verify_audit import verify_audit
-from tests.services.postgres import APP_DATABASE, PostgresServer
+from tests.services.postgres import PostgresServer
 from tests.support import kafka_topics
 from tests.support.core_banking_stub import FlakyCoreBanking
 from tests.support.uvicorn_server import serving
@@ -119,11 +118,8 @@ def server(own_postgres_server: PostgresServer) -> PostgresServer:
 
 
 @pytest.fixture
-def engine(server: PostgresServer) -> Iterator[sa.Engine]:
-    engine = create_engine(server.url_for(APP_DATABASE))
-    migrate.upgrade(engine)
-    yield engine
-    engine.dispose()
+def engine(own_postgres_store: sa.Engine) -> sa.Engine:
+    return own_postgres_store
 
 
 @pytest.fixture

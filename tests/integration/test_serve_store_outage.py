@@ -19,7 +19,7 @@ import pytest
 import sqlalchemy as sa
 
 from bench import workload
-from scheduler.adapters.sql import migrate, tables
+from scheduler.adapters.sql import tables
 from scheduler.adapters.sql.engine import create_engine
 from tests.services.postgres import APP_DATABASE, PostgresServer
 from tests.support import reconciliation
@@ -38,11 +38,8 @@ def server(own_postgres_server: PostgresServer) -> PostgresServer:
 
 
 @pytest.fixture
-def engine(server: PostgresServer) -> Iterator[sa.Engine]:
-    engine = create_engine(server.url_for(APP_DATABASE))
-    migrate.upgrade(engine)
-    yield engine
-    engine.dispose()
+def engine(own_postgres_store: sa.Engine) -> sa.Engine:
+    return own_postgres_store
 
 
 class Serving:

@@ -178,10 +178,10 @@ def test_unknown_roles_are_ignored(verifier: TokenVerifier, key: Key) -> None:
 @pytest.mark.parametrize(
     ("overrides", "reason"),
     [
-        pytest.param({"exp": datetime.now(UTC) - timedelta(minutes=5)}, "expired", id="expired"),
-        pytest.param(
-            {"nbf": datetime.now(UTC) + timedelta(minutes=5)}, "not_yet_valid", id="not-yet-valid"
-        ),
+        # Times as offsets from when the test runs, not from when it was collected: a
+        # long run would otherwise reach them first.
+        pytest.param({"exp": timedelta(minutes=-5)}, "expired", id="expired"),
+        pytest.param({"nbf": timedelta(minutes=5)}, "not_yet_valid", id="not-yet-valid"),
         pytest.param({"iss": "https://evil.example/"}, "issuer", id="wrong-issuer"),
         pytest.param({"aud": "api://someone-else"}, "audience", id="wrong-audience"),
         pytest.param({"exp": None}, "missing_claim", id="no-exp"),
@@ -192,7 +192,12 @@ def test_unknown_roles_are_ignored(verifier: TokenVerifier, key: Key) -> None:
 def test_claims_are_checked(
     verifier: TokenVerifier, key: Key, overrides: dict[str, Any], reason: str
 ) -> None:
-    error = refused(verifier, key.sign(claims(**overrides)))
+    now = datetime.now(UTC)
+    values = {
+        name: now + value if isinstance(value, timedelta) else value
+        for name, value in overrides.items()
+    }
+    error = refused(verifier, key.sign(claims(**values)))
 
     assert isinstance(error, Unauthenticated)
     assert error.code == "unauthenticated"
