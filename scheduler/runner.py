@@ -27,6 +27,9 @@ from scheduler.service.seal_audit import seal_audit
 
 logger = logging.getLogger(__name__)
 
+#: Executing a batch may take this share of its lease before a warning says so.
+LEASE_WARNING_SHARE = 0.5
+
 T = TypeVar("T")
 
 
@@ -104,8 +107,10 @@ def run_cycle(
         worker=runtime.worker,
         mode=loop.mode,
     )
+    started = runtime.clock.now()
     report = retried("execute", lambda: execute_claimed(claimed, dispatch))
     metrics.record_execution(report)
+    _warn_if_near_the_lease(runtime.clock.now() - started, loop.lease, len(claimed))
     sealed = purged = 0
     if seal or not claimed:
         sealed = retried(
@@ -126,6 +131,22 @@ def run_cycle(
         sealed=sealed,
         purged=purged,
     )
+
+
+def _warn_if_near_the_lease(took: timedelta, lease: timedelta, claimed: int) -> None:
+    """Say so when executing a batch took more than `LEASE_WARNING_SHARE` of its lease:
+    a little slower and the leases expire mid-batch, other workers claim the operations
+    again, and after a few rounds they are dead, "claimed too often without an outcome"
+    (never paid twice, but not paid). Measured on the runtime's clock, as leases are."""
+    if claimed and took > lease * LEASE_WARNING_SHARE:
+        logger.warning(
+            "executing a batch of %d took %.1f s of its %.0f s lease: lower "
+            "DISPATCH_BATCH_SIZE or raise LEASE_SECONDS, or leases will expire mid-batch",
+            claimed,
+            took.total_seconds(),
+            lease.total_seconds(),
+            extra={"claimed": claimed, "execute_seconds": took.total_seconds()},
+        )
 
 
 def serve(

@@ -345,3 +345,35 @@ def test_a_quiet_pass_purges_expired_idempotent_responses_and_keeps_live_ones(
     with runtime.engine.connect() as connection:
         keys = connection.execute(sa.select(tables.api_idempotency.c.idempotency_key)).scalars()
         assert list(keys) == ["live"]
+
+
+class _SlowGateway:
+    """A gateway whose calls take `took` on the runtime's clock."""
+
+    def __init__(self, gateway: PaymentGateway, clock: SettableClock, took: timedelta) -> None:
+        self._gateway, self._clock, self._took = gateway, clock, took
+
+    def transfer_many(self, requests: Sequence[TransferRequest]) -> list[TransferResult]:
+        self._clock.advance_to(self._clock.now() + self._took)
+        return self._gateway.transfer_many(requests)
+
+
+@pytest.mark.parametrize(("took", "warned"), [(timedelta(seconds=31), True), (timedelta(0), False)])
+def test_a_batch_that_takes_over_half_its_lease_is_warned_of(
+    runtime: bootstrap.Runtime,
+    clock: SettableClock,
+    caplog: pytest.LogCaptureFixture,
+    took: timedelta,
+    warned: bool,
+) -> None:
+    _create_transfer(runtime)
+    clock.advance_to(DUE_AT)
+    slow = dataclasses.replace(runtime, gateway=_SlowGateway(_ledger(runtime), clock, took))
+
+    with caplog.at_level(logging.WARNING, logger="scheduler.runner"):
+        runner.run_cycle(slow, runner.LoopSettings(lease=LEASE))
+
+    warnings = [r.getMessage() for r in caplog.records if r.name == "scheduler.runner"]
+    assert bool(warnings) is warned
+    if warned:
+        assert "took 31.0 s of its 60 s lease" in warnings[0]
