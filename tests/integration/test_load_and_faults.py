@@ -1,6 +1,7 @@
 """Load and faults at once, bounded and on loopback: three `tsched serve` processes on
 PostgreSQL, relaying to a real Kafka broker and paying through a core-banking system
-that fails a fifth of its calls (half of those after booking: the answer is lost).
+that fails a fifth of its calls (half of those after booking: the answer is lost; a
+transfer at most three times, so that retry backoff cannot outlast the run).
 While the transfers fall due, dispatchers holding leases are SIGKILLed and replaced,
 the broker is stopped and started again, and PostgreSQL is restarted. Then everything
 is reconciled: each transfer booked once and nothing else booked, the balances exact,

@@ -4,8 +4,10 @@ expects, over the embedded ledger, failing a share of transfer calls transiently
 A failing call answers 503. Half of the failures happen before the booking (the money
 did not move), half after it (the money moved and the answer was lost), which is the
 case an exactly-once engine must survive: its retry, under the same Idempotency-Key,
-gets the first booking back from the ledger instead of a second one. Served in the
-test's process by `tests.support.uvicorn_server.serving`.
+gets the first booking back from the ledger instead of a second one. One transfer fails
+at most `max_failures` times, which bounds how long its retries' backoff (doubling from
+2 s) can keep a run waiting. Served in the test's process by
+`tests.support.uvicorn_server.serving`.
 """
 
 from __future__ import annotations
@@ -32,18 +34,26 @@ _STATUS = {
 class FlakyCoreBanking:
     """The stub's state: the ledger, how often calls fail, and what it answered."""
 
-    def __init__(self, ledger: Ledger, *, unavailable_rate: float, seed: int) -> None:
+    def __init__(
+        self, ledger: Ledger, *, unavailable_rate: float, seed: int, max_failures: int = 3
+    ) -> None:
         self.ledger = ledger
         self.unavailable_rate = unavailable_rate
+        self.max_failures = max_failures
         self.answers: Counter[str] = Counter()
+        self._failures: Counter[str] = Counter()
         self._rng = random.Random(seed)  # noqa: S311 - fault injection, not security
         self._lock = threading.Lock()
 
-    def _fails(self) -> str | None:
-        """Whether this call fails: "before" or "after" the booking, or None."""
+    def _fails(self, key: str) -> str | None:
+        """Whether this call for transfer `key` fails: "before" or "after" the booking,
+        or None."""
         with self._lock:
+            if self._failures[key] >= self.max_failures:
+                return None
             if self._rng.random() >= self.unavailable_rate:
                 return None
+            self._failures[key] += 1
             return self._rng.choice(("before", "after"))
 
     def app(self) -> FastAPI:
@@ -53,7 +63,7 @@ class FlakyCoreBanking:
         def transfer(
             body: dict[str, Any], idempotency_key: str = Header(alias="Idempotency-Key")
         ) -> JSONResponse:
-            failure = self._fails()
+            failure = self._fails(idempotency_key)
             if failure == "before":
                 return self._answer("unavailable_before_booking", 503, {"code": "unavailable"})
             request = TransferRequest(
