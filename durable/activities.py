@@ -16,7 +16,7 @@ from uuid import UUID
 import azure.durable_functions as df
 
 from durable import messages, names
-from scheduler import bootstrap, metrics, relay
+from scheduler import bootstrap, metrics, relay, runner
 from scheduler.adapters.sql.transient import retry_transient
 from scheduler.service.claim_due import claim_due
 from scheduler.service.execute_claimed import Dispatch
@@ -84,8 +84,11 @@ def execute_chunk(request: messages.ExecuteRequest) -> messages.ExecuteResult:
         worker=request["owner"],
     )
     ids = [UUID(text) for text in request["operations"]]
+    started = runtime.clock.now()
     report = retry_transient(lambda: execute_leased(ids, dispatch), what="execute")
     metrics.record_execution(report)
+    lease = timedelta(seconds=runtime.settings.lease_seconds)
+    runner.warn_if_near_the_lease(runtime.clock.now() - started, lease, len(ids))
     if report.lost_leases:
         logger.warning(
             "%s of %s operations were no longer leased to %s; a later claim takes them",

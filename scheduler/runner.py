@@ -110,7 +110,7 @@ def run_cycle(
     started = runtime.clock.now()
     report = retried("execute", lambda: execute_claimed(claimed, dispatch))
     metrics.record_execution(report)
-    _warn_if_near_the_lease(runtime.clock.now() - started, loop.lease, len(claimed))
+    warn_if_near_the_lease(runtime.clock.now() - started, loop.lease, len(claimed))
     sealed = purged = 0
     if seal or not claimed:
         sealed = retried(
@@ -133,7 +133,7 @@ def run_cycle(
     )
 
 
-def _warn_if_near_the_lease(took: timedelta, lease: timedelta, claimed: int) -> None:
+def warn_if_near_the_lease(took: timedelta, lease: timedelta, claimed: int) -> None:
     """Say so when executing a batch took more than `LEASE_WARNING_SHARE` of its lease:
     a little slower and the leases expire mid-batch, other workers claim the operations
     again, and after a few rounds they are dead, "claimed too often without an outcome"
