@@ -4,12 +4,10 @@ page and `tsched status` show. Durations are seconds; no customer is named."""
 from __future__ import annotations
 
 from datetime import datetime
-from uuid import UUID
 
-from scheduler.api.schemas import AmountIn, Shape
-from scheduler.api.staff_schemas import what_it_moves
+from scheduler.api.schemas import Shape
+from scheduler.api.staff_schemas import OperationView, what_it_moves
 from scheduler.domain.operation import Operation, OperationKind, OperationStatus
-from scheduler.domain.retry import recommended_action
 from scheduler.ports import MinuteLateness
 from scheduler.service.operations_status import OperationsStatus
 
@@ -46,30 +44,15 @@ class LatenessOut(Shape):
         )
 
 
-class StoppedOut(Shape):
-    """A failed or dead operation: what it moves (accounts masked), why it stopped and
-    what to do; re-driven with `POST /v1/operations/{id}/redrive`."""
+class StoppedOut(OperationView):
+    """A failed or dead operation and when it stopped; re-driven with
+    `POST /v1/operations/{id}/redrive`."""
 
-    id: UUID
-    schedule_id: UUID
-    kind: str
-    status: str
-    attempts: int
-    amount: AmountIn
-    debit_account: str
-    credit_account: str
-    error_code: str | None
-    reason: str | None
-    recommended_action: str | None
     stopped_at: datetime
 
     @classmethod
     def of(cls, operation: Operation, stopped_at: datetime) -> StoppedOut:
-        return cls(
-            **what_it_moves(operation),
-            recommended_action=recommended_action(operation.last_error_code),
-            stopped_at=stopped_at,
-        )
+        return cls(**what_it_moves(operation), stopped_at=stopped_at)
 
 
 class OutboxOut(Shape):

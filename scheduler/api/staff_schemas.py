@@ -31,16 +31,14 @@ Reason = Annotated[
 ]
 
 
-class OperationOut(Shape):
-    """An operation as operations staff see it: what it moves, where it stands, and for
-    one that stopped (failed or dead), why and what to do."""
+class OperationView(Shape):
+    """What every staff view of an operation shows: which it is, where it stands, the
+    money it moves (accounts masked), and for one that stopped (failed or dead), why and
+    what to do."""
 
     id: UUID
     schedule_id: UUID
-    customer_id: str
     kind: str
-    occurrence_index: int
-    due_at: datetime
     status: str
     attempts: int
     amount: AmountIn
@@ -49,25 +47,32 @@ class OperationOut(Shape):
     error_code: str | None
     reason: str | None
     recommended_action: str | None
+
+
+class OperationOut(OperationView):
+    """An operation as the operations listing shows it: also whose it is, which
+    occurrence, when it was due and when it last changed."""
+
+    customer_id: str
+    occurrence_index: int
+    due_at: datetime
     updated_at: datetime
 
     @classmethod
     def of(cls, operation: Operation, updated_at: datetime) -> OperationOut:
         """The JSON shape of a stored operation that last changed at `updated_at`."""
-        stopped = operation.status in REDRIVABLE
         return cls(
             **what_it_moves(operation),
             customer_id=operation.customer_id,
             occurrence_index=operation.occurrence_index,
             due_at=operation.due_at,
-            recommended_action=recommended_action(operation.last_error_code) if stopped else None,
             updated_at=updated_at,
         )
 
 
 def what_it_moves(operation: Operation) -> dict[str, Any]:
-    """The fields every staff view of an operation shows: which it is, where it stands,
-    the money (accounts masked) and why it last failed."""
+    """The fields of `OperationView` for `operation`."""
+    stopped = operation.status in REDRIVABLE
     return {
         "id": operation.id,
         "schedule_id": operation.schedule_id,
@@ -81,6 +86,7 @@ def what_it_moves(operation: Operation) -> dict[str, Any]:
         "credit_account": masked(operation.credit_account),
         "error_code": operation.last_error_code,
         "reason": operation.last_error_reason,
+        "recommended_action": recommended_action(operation.last_error_code) if stopped else None,
     }
 
 
