@@ -68,6 +68,7 @@ def operations_status(*, uow: UnitOfWork, clock: Clock, relay_enabled: bool) -> 
         figures = uow.figures
         waiting, oldest_due = figures.waiting(now)
         backlog = uow.outbox.backlog(BACKLOG_COUNTED_UP_TO)
+        outbox_age = _since(backlog.oldest_at, now)
         latest = uow.operations.page_by_status(
             statuses=[OperationStatus.FAILED, OperationStatus.DEAD],
             customer_id=None,
@@ -86,8 +87,8 @@ def operations_status(*, uow: UnitOfWork, clock: Clock, relay_enabled: bool) -> 
             stopped=figures.stopped_counts(),
             latest_stopped=latest,
             outbox_backlog=backlog,
-            outbox_age=_since(backlog.oldest_at, now),
-            relay=_relay(relay_enabled, backlog.unpublished, _since(backlog.oldest_at, now)),
+            outbox_age=outbox_age,
+            relay=_relay(relay_enabled, backlog.unpublished, outbox_age),
             unsealed_audit_records=uow.audit.count_unsealed(),
         )
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -14,23 +14,12 @@ import pytest
 
 from durable import activities
 from scheduler import bootstrap
-from scheduler.ports import PaymentGateway, TransferRequest, TransferResult
 from tests.support import api
 from tests.support.clock import SettableClock
 from tests.support.schedules import create, one_time_transfer
+from tests.support.slow_gateway import SlowGateway
 
 DUE = datetime(2027, 1, 4, 10, 0, tzinfo=UTC)
-
-
-class _SlowGateway:
-    """A gateway whose calls take `took` on the runtime's clock."""
-
-    def __init__(self, gateway: PaymentGateway, clock: SettableClock, took: timedelta) -> None:
-        self._gateway, self._clock, self._took = gateway, clock, took
-
-    def transfer_many(self, requests: Sequence[TransferRequest]) -> list[TransferResult]:
-        self._clock.advance_to(self._clock.now() + self._took)
-        return self._gateway.transfer_many(requests)
 
 
 @pytest.fixture
@@ -52,10 +41,8 @@ def test_a_chunk_that_takes_over_half_the_lease_is_warned_of(
     warned: bool,
 ) -> None:
     assert isinstance(runtime.clock, SettableClock)
-    slow = dataclasses.replace(
-        runtime,
-        gateway=_SlowGateway(runtime.accounts, runtime.clock, took),  # type: ignore[arg-type]
-    )
+    assert runtime.ledger is not None
+    slow = dataclasses.replace(runtime, gateway=SlowGateway(runtime.ledger, runtime.clock, took))
     monkeypatch.setattr(bootstrap, "process_runtime", lambda: slow)
     claimed = activities.claim_batch({"owner": "tsched-dispatch:run:0"})
     (chunk,) = claimed["chunks"]

@@ -114,11 +114,6 @@ class Serving:
 
 
 @pytest.fixture
-def server(own_postgres_server: PostgresServer) -> PostgresServer:
-    return own_postgres_server
-
-
-@pytest.fixture
 def engine(own_postgres_store: sa.Engine) -> sa.Engine:
     return own_postgres_store
 
@@ -133,7 +128,7 @@ def core_banking(engine: sa.Engine) -> Iterator[tuple[str, FlakyCoreBanking]]:
 
 
 def test_transfers_are_paid_once_through_kills_a_broker_outage_a_database_restart_and_a_flaky_gateway(  # noqa: E501
-    server: PostgresServer,
+    own_postgres_server: PostgresServer,
     engine: sa.Engine,
     core_banking: tuple[str, FlakyCoreBanking],
     kafka_broker: KafkaBroker,
@@ -171,7 +166,7 @@ def test_transfers_are_paid_once_through_kills_a_broker_outage_a_database_restar
         for _ in range(SERVES):
             serves.start()
         _until(lambda: datetime.now(UTC) >= first_due, "the first transfer is due", serves)
-        faults = _inject_faults(rng, engine, server, kafka_broker, serves)
+        faults = _inject_faults(rng, engine, own_postgres_server, kafka_broker, serves)
         _until(
             lambda: _open_operations(engine) == 0,
             "every transfer has run",

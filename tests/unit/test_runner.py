@@ -29,6 +29,7 @@ from scheduler.service.verify_audit import verify_audit
 from tests.support import schedules
 from tests.support.clock import SettableClock
 from tests.support.publishers import RecordingPublisher
+from tests.support.slow_gateway import SlowGateway
 
 
 @pytest.fixture(autouse=True)
@@ -347,17 +348,6 @@ def test_a_quiet_pass_purges_expired_idempotent_responses_and_keeps_live_ones(
         assert list(keys) == ["live"]
 
 
-class _SlowGateway:
-    """A gateway whose calls take `took` on the runtime's clock."""
-
-    def __init__(self, gateway: PaymentGateway, clock: SettableClock, took: timedelta) -> None:
-        self._gateway, self._clock, self._took = gateway, clock, took
-
-    def transfer_many(self, requests: Sequence[TransferRequest]) -> list[TransferResult]:
-        self._clock.advance_to(self._clock.now() + self._took)
-        return self._gateway.transfer_many(requests)
-
-
 @pytest.mark.parametrize(("took", "warned"), [(timedelta(seconds=31), True), (timedelta(0), False)])
 def test_a_batch_that_takes_over_half_its_lease_is_warned_of(
     runtime: bootstrap.Runtime,
@@ -368,7 +358,7 @@ def test_a_batch_that_takes_over_half_its_lease_is_warned_of(
 ) -> None:
     _create_transfer(runtime)
     clock.advance_to(DUE_AT)
-    slow = dataclasses.replace(runtime, gateway=_SlowGateway(_ledger(runtime), clock, took))
+    slow = dataclasses.replace(runtime, gateway=SlowGateway(_ledger(runtime), clock, took))
 
     with caplog.at_level(logging.WARNING, logger="scheduler.runner"):
         runner.run_cycle(slow, runner.LoopSettings(lease=LEASE))

@@ -1,0 +1,21 @@
+"""A payment gateway whose calls take a set time on a test's clock, for tests of what a
+slow gateway does to leases."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import timedelta
+
+from scheduler.ports import PaymentGateway, TransferRequest, TransferResult
+from tests.support.clock import SettableClock
+
+
+class SlowGateway:
+    """Moves `clock` on by `took` at each call, then lets `gateway` answer."""
+
+    def __init__(self, gateway: PaymentGateway, clock: SettableClock, took: timedelta) -> None:
+        self._gateway, self._clock, self._took = gateway, clock, took
+
+    def transfer_many(self, requests: Sequence[TransferRequest]) -> list[TransferResult]:
+        self._clock.advance_to(self._clock.now() + self._took)
+        return self._gateway.transfer_many(requests)
