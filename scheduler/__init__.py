@@ -6,6 +6,7 @@ __all__ = [
     "archiver",
     "backoff",
     "bootstrap",
+    "claim_size",
     "cli",
     "clocks",
     "config",

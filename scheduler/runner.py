@@ -18,6 +18,7 @@ from scheduler import metrics
 from scheduler.adapters.sql import transient
 from scheduler.backoff import Backoff
 from scheduler.bootstrap import Runtime
+from scheduler.claim_size import ClaimSizer
 from scheduler.clocks import AcceleratedClock
 from scheduler.domain.operation import OperationStatus
 from scheduler.service.claim_due import claim_due
@@ -52,6 +53,7 @@ class Cycle:
     """What one pass did."""
 
     claimed: int
+    executed_in: timedelta = timedelta(0)
     recorded: dict[OperationStatus, int] = field(default_factory=dict)
     lost_leases: int = 0
     errors: int = 0
@@ -69,9 +71,11 @@ def run_cycle(
     loop: LoopSettings,
     *,
     seal: bool = True,
+    limit: int | None = None,
     sleep: Callable[[float], None] = time.sleep,
 ) -> Cycle:
-    """Claim one batch of due operations, execute it and, if `seal` or nothing was due,
+    """Claim one batch of due operations (at most `limit`, by default the batch size),
+    execute it and, if `seal` or nothing was due,
     seal the audit trail once and purge a batch of expired idempotent responses. Each
     step commits on its own; a crash between steps leaves work the next pass (of this
     or any process) picks up.
@@ -94,7 +98,7 @@ def run_cycle(
                 uow=runtime.unit_of_work(),
                 clock=runtime.clock,
                 worker=runtime.worker,
-                limit=loop.batch_size,
+                limit=loop.batch_size if limit is None else limit,
                 lease=loop.lease,
             ),
             runtime.clock,
@@ -109,8 +113,9 @@ def run_cycle(
     )
     started = runtime.clock.now()
     report = retried("execute", lambda: execute_claimed(claimed, dispatch))
+    executed_in = runtime.clock.now() - started
     metrics.record_execution(report)
-    warn_if_near_the_lease(runtime.clock.now() - started, loop.lease, len(claimed))
+    warn_if_near_the_lease(executed_in, loop.lease, len(claimed))
     sealed = purged = 0
     if seal or not claimed:
         sealed = retried(
@@ -125,6 +130,7 @@ def run_cycle(
         )
     return Cycle(
         claimed=len(claimed),
+        executed_in=executed_in,
         recorded=report.recorded,
         lost_leases=report.lost_leases,
         errors=report.errors,
@@ -158,7 +164,8 @@ def serve(
     until_idle: bool = False,
 ) -> None:
     """Run passes until `stop` is set (or, with `until_idle`, until a pass finds
-    nothing to do).
+    nothing to do). Each claim is sized to the gateway's pace (`ClaimSizer`), so a
+    batch executes well inside its lease.
 
     A pass that fails, or the idle wait's look at the next due time, is logged and tried
     again after a wait that doubles while it keeps failing (`loop.backoff`): a store
@@ -173,10 +180,11 @@ def serve(
 
     failures = 0
     next_seal = time.monotonic()
+    sizer = ClaimSizer(loop.batch_size, loop.lease)
     while not stop.is_set():
         seal = time.monotonic() >= next_seal
         try:
-            cycle = run_cycle(runtime, loop, seal=seal, sleep=pause)
+            cycle = run_cycle(runtime, loop, seal=seal, limit=sizer.limit(), sleep=pause)
             wait = 0.0 if cycle.busy else _seconds_until_due(runtime, loop.idle_sleep)
         except Exception as error:
             if until_idle or transient.is_misconfigured(error):
@@ -186,6 +194,7 @@ def serve(
             _log_failure(error, failures, delay)
             stop.wait(delay)
             continue
+        sizer.observe(cycle.claimed, cycle.executed_in)
         if failures:
             logger.warning(
                 "dispatching again after %d failed passes", failures, extra={"failures": failures}

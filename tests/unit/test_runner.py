@@ -367,3 +367,25 @@ def test_a_batch_that_takes_over_half_its_lease_is_warned_of(
     assert bool(warnings) is warned
     if warned:
         assert "took 31.0 s of its 60 s lease" in warnings[0]
+
+
+def test_serve_sizes_its_claims_so_a_slow_gateway_never_outlasts_the_lease(
+    runtime: bootstrap.Runtime, clock: SettableClock
+) -> None:
+    # 50 ms a transfer on a 10 s lease: one batch of all 120 would take 6 s, past half
+    # the lease, and another worker could claim its tail again.
+    for _ in range(120):
+        _create_transfer(runtime, amount="10.00")
+    clock.advance_to(DUE_AT)
+    slow = dataclasses.replace(
+        runtime, gateway=SlowGateway(_ledger(runtime), clock, timedelta(milliseconds=50))
+    )
+    loop = dataclasses.replace(NO_SLEEP, lease=timedelta(seconds=10), batch_size=500)
+    cycles: list[runner.Cycle] = []
+
+    runner.serve(slow, loop, stop=threading.Event(), on_cycle=cycles.append, until_idle=True)
+
+    assert [cycle.claimed for cycle in cycles if cycle.claimed] == [50, 70]
+    assert max(cycle.executed_in for cycle in cycles) == timedelta(seconds=3.5)
+    assert {row.status for row in _operation_rows(runtime)} == {"succeeded"}
+    assert _ledger(runtime).balance("GB-DEBIT-1") == Money.of("1800.00", "GBP")
