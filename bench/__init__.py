@@ -5,5 +5,7 @@ __all__ = [
     "dispatch",
     "durable",
     "export_memory",
+    "fault_harness",
+    "faults",
     "workload",
 ]

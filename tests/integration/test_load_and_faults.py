@@ -15,13 +15,8 @@ This is the fast version that `scripts/test` runs (about a minute and a quarter)
 
 from __future__ import annotations
 
-import json
 import os
 import random
-import signal
-import statistics
-import subprocess
-import sys
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -32,9 +27,9 @@ from typing import TYPE_CHECKING
 import pytest
 import sqlalchemy as sa
 
-from bench import workload
+from bench import fault_harness, workload
+from bench.fault_harness import Serving
 from scheduler.adapters.ledger import Ledger
-from scheduler.adapters.sql import tables
 from scheduler.adapters.sql.unit_of_work import SqlUnitOfWork
 from scheduler.clocks import SystemClock
 from scheduler.service.verify_audit import verify_audit
@@ -66,51 +61,6 @@ BROKER_DOWN_SECONDS = 8.0
 DATABASE_DOWN_SECONDS = 2.0
 SEED = 20261205
 DEADLINE = 180.0
-
-
-class Serving:
-    """`tsched serve --no-api` processes; each new one gets the next log file."""
-
-    def __init__(self, env: dict[str, str], directory: Path) -> None:
-        self.env = env
-        self.directory = directory
-        self.processes: dict[str, subprocess.Popen[bytes]] = {}
-        self.killed: set[str] = set()
-
-    def start(self) -> str:
-        name = f"serve-{len(self.processes):02d}"
-        argv = [sys.executable, "-m", "scheduler.cli", "serve", "--no-api", "--quiet"]
-        argv += ["--idle-sleep", "0.2"]
-        with (self.directory / f"{name}.log").open("wb") as log:
-            self.processes[name] = subprocess.Popen(
-                argv, cwd=self.directory, env=self.env, stdout=log, stderr=log
-            )
-        return name
-
-    def live(self) -> dict[str, subprocess.Popen[bytes]]:
-        return {name: p for name, p in self.processes.items() if p.poll() is None}
-
-    def kill(self, name: str) -> None:
-        self.processes[name].kill()
-        self.processes[name].wait()
-        self.killed.add(name)
-
-    def logs(self) -> str:
-        return "\n".join(
-            f"--- {name}:\n{(self.directory / f'{name}.log').read_text(errors='replace')[-3000:]}"
-            for name in self.processes
-        )
-
-    def stop(self) -> dict[str, int]:
-        live = self.live()
-        for process in live.values():
-            process.send_signal(signal.SIGTERM)
-        return {name: process.wait(timeout=60) for name, process in live.items()}
-
-    def close(self) -> None:
-        for process in self.live().values():
-            process.kill()
-            process.wait()
 
 
 @pytest.fixture
@@ -168,12 +118,12 @@ def test_transfers_are_paid_once_through_kills_a_broker_outage_a_database_restar
         _until(lambda: datetime.now(UTC) >= first_due, "the first transfer is due", serves)
         faults = _inject_faults(rng, engine, own_postgres_server, kafka_broker, serves)
         _until(
-            lambda: _open_operations(engine) == 0,
+            lambda: fault_harness.open_operations(engine) == 0,
             "every transfer has run",
             serves,
-            lambda: f"faults {dict(faults)}; operations {_statuses(engine)}",
+            lambda: f"faults {dict(faults)}; operations {fault_harness.statuses(engine)}",
         )
-        _until(lambda: _unpublished(engine) == 0, "the outbox drains", serves)
+        _until(lambda: fault_harness.unpublished(engine) == 0, "the outbox drains", serves)
         exits = serves.stop()
     finally:
         serves.close()
@@ -192,7 +142,7 @@ def test_transfers_are_paid_once_through_kills_a_broker_outage_a_database_restar
     assert facts.entries_replayed > 0, "no retry found a booking the gateway had made"
     report = verify_audit(uow=SqlUnitOfWork(engine))
     assert report.ok, report
-    written, delivered = _events(engine, bootstrap, topic)
+    written, delivered = fault_harness.events(engine, bootstrap, topic)
     assert set(delivered) == written
     _report(engine, faults, stub.answers, delivered)
 
@@ -209,15 +159,8 @@ def _inject_faults(
     faults: Counter[str] = Counter()
 
     def kill_one() -> None:
-        pids = _lease_holder_pids(engine)
-        live = serves.live()
-        holders = {name for name, process in live.items() if process.pid in pids}
-        victims = sorted(holders or live)
-        if victims:
-            serves.kill(rng.choice(victims))
-            serves.start()
-            faults["killed"] += 1
-            faults["killed_holding_leases"] += bool(holders)
+        faults["killed_holding_leases"] += serves.kill_one(engine, rng.choice)
+        faults["killed"] += 1
 
     time.sleep(rng.uniform(0.5, 1.5))
     kill_one()
@@ -243,93 +186,23 @@ def _inject_faults(
     return faults
 
 
-def _lease_holder_pids(engine: sa.Engine) -> set[int]:
-    """The process ids of the workers holding an unexpired lease (a worker is named
-    host-pid-suffix, `bootstrap.default_worker_name`)."""
-    o = tables.operation.c
-    query = (
-        sa.select(o.lease_owner)
-        .distinct()
-        .where(o.status == "claimed", o.lease_expires_at > datetime.now(UTC))
-    )
-    try:
-        with engine.connect() as connection:
-            owners = connection.execute(query).scalars()
-            return {int(str(owner).rsplit("-", 2)[1]) for owner in owners}
-    except sa.exc.OperationalError:
-        return set()
-
-
-def _open_operations(engine: sa.Engine) -> int:
-    o = tables.operation.c
-    query = sa.select(sa.func.count()).where(o.status.in_(("pending", "claimed", "retry_wait")))
-    with engine.connect() as connection:
-        return int(connection.scalar(query) or 0)
-
-
-def _unpublished(engine: sa.Engine) -> int:
-    b = tables.outbox.c
-    query = sa.select(sa.func.count()).where(b.published_at.is_(None))
-    with engine.connect() as connection:
-        return int(connection.scalar(query) or 0)
-
-
-def _events(engine: sa.Engine, bootstrap: str, topic: str) -> tuple[set[str], list[str]]:
-    """The outbox's event ids, and the ids of every message in the topic (a duplicate
-    delivery appears twice)."""
-    with engine.connect() as connection:
-        written = {
-            str(i) for i in connection.execute(sa.select(tables.outbox.c.event_id)).scalars()
-        }
-    messages = kafka_topics.read_topic(bootstrap, topic)
-    return written, [json.loads(message.value() or b"{}")["id"] for message in messages]
-
-
 def _report(
     engine: sa.Engine, faults: Counter[str], answers: Counter[str], delivered: list[str]
 ) -> str:
     """What the run went through, in one line: the faults, the gateway's answers, the
     duplicate deliveries and the first attempts' lateness. Also kept as an artifact,
     `.artifacts/faults/fast.txt`."""
-    h = tables.execution_attempt.c
-    with engine.connect() as connection:
-        rows = connection.execute(
-            sa.select(h.started_at, h.due_at).where(h.attempt == 1, h.kind == "execution")
-        ).all()
-    lateness = sorted((started - due).total_seconds() for started, due in rows)
+    lateness = [attempt.lateness for attempt in fault_harness.first_attempts(engine)]
     line = (
         f"{TRANSFERS} transfers, {SERVES} dispatchers; faults {dict(faults)}; "
         f"gateway answers {dict(answers)}; events {len(set(delivered))} delivered "
         f"{len(delivered)} times ({len(delivered) - len(set(delivered))} duplicates); "
-        f"first-attempt lateness p50 {statistics.median(lateness):.2f} s, "
-        f"p99 {lateness[int(len(lateness) * 0.99) - 1]:.2f} s, max {lateness[-1]:.2f} s"
+        f"first-attempt lateness {fault_harness.quantiles(lateness)}"
     )
     folder = Path(os.environ.get("TSCHED_ARTIFACTS", REPO_ROOT / ".artifacts")) / "faults"
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "fast.txt").write_text(line + "\n", encoding="utf-8")
     return line
-
-
-def _statuses(engine: sa.Engine) -> dict[str, object]:
-    """For a failure message: operations by status (count, most attempts, latest next
-    claim), and the commonest reasons of those retrying or dead."""
-    o = tables.operation.c
-    with engine.connect() as connection:
-        rows = connection.execute(
-            sa.select(
-                o.status, sa.func.count(), sa.func.max(o.attempts), sa.func.max(o.available_at)
-            ).group_by(o.status)
-        ).all()
-        reasons = connection.execute(
-            sa.select(o.last_error_code, o.last_error_reason, sa.func.count())
-            .where(o.status.in_(("dead", "retry_wait")))
-            .group_by(o.last_error_code, o.last_error_reason)
-            .limit(5)
-        ).all()
-    return {
-        **{row[0]: (row[1], row[2], str(row[3])) for row in rows},
-        "reasons": [tuple(row) for row in reasons],
-    }
 
 
 def _until(
