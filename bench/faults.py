@@ -390,10 +390,13 @@ def _report(
     for fault in log.faults:
         if fault.kind != "kill":
             hit = [a for a in attempts if _near(a, fault, lease)]
+            seconds = (fault.ended - fault.began).total_seconds()
+            started = sum(fault.began <= a.started_at <= fault.ended for a in attempts)
             lines.append(
                 f"  {fault.kind} {fault.began:%H:%M:%S}-{fault.ended:%H:%M:%S} "
-                f"({(fault.ended - fault.began).total_seconds():.0f} s): {len(hit)} due, "
-                f"{fault_harness.quantiles([a.lateness for a in hit])}"
+                f"({seconds:.0f} s): {started} first attempts started in it "
+                f"({started / max(seconds, 1e-9):.0f}/s); {len(hit)} due in it or a lease "
+                f"after, {fault_harness.quantiles([a.lateness for a in hit])}"
             )
     lines.append(
         "reconciled: every transfer booked once, nothing else booked, balances exact, "

@@ -20,4 +20,5 @@ __all__ = [
     "runner",
     "service",
     "telemetry",
+    "tracing",
 ]

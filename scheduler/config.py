@@ -173,6 +173,11 @@ class Settings(BaseSettings):
     Prometheus' text format at `/metrics`; `None` serves none. In Azure the metrics go
     to Application Insights instead (`APPLICATIONINSIGHTS_CONNECTION_STRING`)."""
 
+    traces_file: Path | None = None
+    """File a local process appends its trace spans to, one JSON object a line
+    (`scheduler.tracing`); `None` exports none. In Azure the spans go to Application
+    Insights instead (`APPLICATIONINSIGHTS_CONNECTION_STRING`)."""
+
     servicebus_namespace: str | None = None
     """Fully qualified Service Bus namespace (`<name>.servicebus.windows.net`, not a
     URL); `None` turns the Service Bus integration off."""
@@ -249,6 +254,7 @@ class Settings(BaseSettings):
         "cosmos_endpoint",
         "servicebus_namespace",
         "metrics_port",
+        "traces_file",
         "blob_account_url",
         "core_banking_url",
         "api_jwks_url",

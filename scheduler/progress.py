@@ -2,7 +2,8 @@
 a rate, redrawn at most five times a second, then left as the last line.
 
 Drawn only when the stream is a terminal: in CI logs and pipes a long command stays
-quiet but for its result. Used by the benchmarks' seeding and waits, and the demo.
+quiet but for its result. Used by the benchmarks' seeding and waits, the demo (the days
+it has run through) and `tsched history export`.
 """
 
 from __future__ import annotations
@@ -63,6 +64,14 @@ class Progress:
         if rate > 0 and self.done < self.total:
             text += f", {(self.total - self.done) / rate:,.0f} s left"
         return text
+
+    def clear(self) -> None:
+        """Erase the line, so that other output can be printed; the next `set` draws it
+        again below that output."""
+        if self._enabled:
+            self._stream.write("\r\033[K")
+            self._stream.flush()
+        self._drawn = float("-inf")
 
     def close(self) -> None:
         """Draw the final line and end it."""

@@ -1,13 +1,16 @@
-"""Where the metrics (`scheduler.metrics`) go, set once per process from its settings.
+"""Where the metrics (`scheduler.metrics`) and trace spans (`scheduler.tracing`) go,
+set once per process from its settings.
 
-- In Azure, `APPLICATIONINSIGHTS_CONNECTION_STRING` (set by Bicep) sends them to
+- In Azure, `APPLICATIONINSIGHTS_CONNECTION_STRING` (set by Bicep) sends both to
   Application Insights through the Azure Monitor OpenTelemetry distro, logged in as the
   managed identity (the resource takes Entra ID only; the identity holds Monitoring
-  Metrics Publisher). They land in `customMetrics` under their names, which the alerts
-  and the workbook query.
-- Locally, `METRICS_PORT` serves them in Prometheus' text format on
-  `http://127.0.0.1:<port>/metrics`.
-- With neither, nothing is exported and recording costs next to nothing.
+  Metrics Publisher). Metrics land in `customMetrics` under their names, which the
+  alerts and the workbook query; spans in `requests` and `dependencies`, one operation
+  id per trace.
+- Locally, `METRICS_PORT` serves the metrics in Prometheus' text format on
+  `http://127.0.0.1:<port>/metrics`, and `TRACES_FILE` appends each span to a file as a
+  line of JSON.
+- With none of them, nothing is exported and recording costs next to nothing.
 
 The store-wide gauges (dispatch lag, outbox, audit) are read from the store when the
 exporter collects, by whichever process `observe_operations` is called in: the
@@ -19,13 +22,17 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Callable
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from azure.identity import ManagedIdentityCredential
 from opentelemetry import metrics as otel_metrics
+from opentelemetry import trace as otel_trace
 from opentelemetry.exporter.prometheus import PrometheusMetricReader
 from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.resources import SERVICE_NAME, Resource
+from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
+from opentelemetry.sdk.trace.export import BatchSpanProcessor, ConsoleSpanExporter
 from prometheus_client import start_http_server
 
 from scheduler import metrics
@@ -67,14 +74,25 @@ _NOTHING = _nothing
 
 
 def configure(settings: Settings) -> Callable[[], None]:
-    """Install this process's meter provider as `settings` and the environment say;
-    returns what shuts it down (flushing what is pending). Call it once, first."""
+    """Install this process's meter and tracer providers as `settings` and the
+    environment say; returns what shuts them down (flushing what is pending). Call it
+    once, first."""
     connection_string = os.environ.get(CONNECTION_STRING, "").strip()
     if connection_string:
         return _azure_monitor(connection_string, settings)
+    stops = []
     if settings.metrics_port is not None:
-        return _prometheus(settings.metrics_port)
-    return _NOTHING
+        stops.append(_prometheus(settings.metrics_port))
+    if settings.traces_file is not None:
+        stops.append(_traces_to_file(settings.traces_file))
+    if not stops:
+        return _NOTHING
+
+    def shutdown() -> None:
+        for stop in stops:
+            stop()
+
+    return shutdown
 
 
 def _azure_monitor(connection_string: str, settings: Settings) -> Callable[[], None]:
@@ -88,6 +106,8 @@ def _azure_monitor(connection_string: str, settings: Settings) -> Callable[[], N
         resource=Resource.create({SERVICE_NAME: SERVICE}),
         # The app logs through the Functions host already; metrics are what this adds.
         enable_live_metrics=False,
+        # The API instruments its own app (`api.app`), wherever it runs.
+        instrumentation_options={"fastapi": {"enabled": False}},
     )
     provider = otel_metrics.get_meter_provider()
     return getattr(provider, "shutdown", lambda: None)
@@ -108,3 +128,23 @@ def _prometheus(port: int) -> Callable[[], None]:
         thread.join(timeout=5)
 
     return shutdown
+
+
+def _traces_to_file(path: Path) -> Callable[[], None]:
+    out = path.open("a", encoding="utf-8")
+    provider = TracerProvider(resource=Resource.create({SERVICE_NAME: SERVICE}))
+    exporter = ConsoleSpanExporter(out=out, formatter=_json_line)
+    provider.add_span_processor(BatchSpanProcessor(exporter))
+    otel_trace.set_tracer_provider(provider)
+    logger.info("trace spans to %s", path)
+
+    def shutdown() -> None:
+        provider.shutdown()
+        out.close()
+
+    return shutdown
+
+
+def _json_line(span: ReadableSpan) -> str:
+    line: str = span.to_json(indent=None)
+    return line + "\n"

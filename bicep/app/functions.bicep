@@ -168,6 +168,7 @@ var appSettings = {
   SERVICEBUS_NAMESPACE: serviceBusNamespace
   DEAD_OPERATIONS_SCHEDULE: deadOperationsSchedule
   METRICS_PORT: ''
+  TRACES_FILE: ''
   SERVICEBUS__fullyQualifiedNamespace: serviceBusNamespace
   SERVICEBUS__credential: 'managedidentity'
   SERVICEBUS__clientId: identityClientId

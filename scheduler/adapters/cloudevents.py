@@ -17,6 +17,9 @@
 * `data` is the event's data plus `customer_id` and `schedule_id`, so a consumer needs
   only `data`. Amounts stay decimal strings: nothing is converted to a JSON number.
 * `dataschema` names the schema of `data`, versioned by `events.SCHEMA_VERSION`.
+* `traceparent` (the CloudEvents distributed-tracing extension) is the W3C trace context
+  the event was written in, when it was written in a trace (`scheduler.tracing`): a
+  consumer's span continues the trace of the request and the attempt behind the event.
 
 Pure functions, no I/O.
 """
@@ -64,7 +67,7 @@ def data(event: Event) -> dict[str, Any]:
 
 def to_cloudevent(event: Event) -> dict[str, Any]:
     """`event` as a CloudEvents 1.0 structured-format JSON object (not yet encoded)."""
-    return {
+    document = {
         "specversion": SPEC_VERSION,
         "id": str(event.event_id),
         "source": SOURCE,
@@ -75,6 +78,9 @@ def to_cloudevent(event: Event) -> dict[str, Any]:
         "dataschema": dataschema(event),
         "data": data(event),
     }
+    if event.traceparent is not None:
+        document["traceparent"] = event.traceparent
+    return document
 
 
 def encode(event: Event) -> bytes:

@@ -40,7 +40,7 @@ from typing import Any, Self
 from confluent_kafka import KafkaError, KafkaException, Producer
 
 from scheduler.adapters import cloudevents
-from scheduler.domain.events import StoredEvent
+from scheduler.domain.events import Event, StoredEvent
 from scheduler.ports import BrokerStatus
 
 logger = logging.getLogger(__name__)
@@ -287,11 +287,7 @@ class KafkaEventPublisher:
                         self.topic,
                         key=str(event.schedule_id).encode("utf-8"),
                         value=cloudevents.encode(event),
-                        headers=[
-                            ("content-type", cloudevents.CONTENT_TYPE.encode("ascii")),
-                            ("ce_id", str(event.event_id).encode("ascii")),
-                            ("ce_type", event.type.value.encode("ascii")),
-                        ],
+                        headers=_headers(event),
                         on_delivery=report(stored.outbox_id),
                     )
                     break
@@ -400,3 +396,16 @@ class KafkaEventPublisher:
         tb: TracebackType | None,
     ) -> None:
         self.close()
+
+
+def _headers(event: Event) -> list[tuple[str, bytes]]:
+    """The message's headers: the CloudEvent's content type, id and type, and its trace
+    context as `traceparent`, where tracing instrumentation for Kafka looks for it."""
+    headers = [
+        ("content-type", cloudevents.CONTENT_TYPE.encode("ascii")),
+        ("ce_id", str(event.event_id).encode("ascii")),
+        ("ce_type", event.type.value.encode("ascii")),
+    ]
+    if event.traceparent is not None:
+        headers.append(("traceparent", event.traceparent.encode("ascii")))
+    return headers

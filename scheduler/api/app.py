@@ -14,6 +14,8 @@ from typing import Annotated
 import sqlalchemy as sa
 from fastapi import FastAPI, Query, Request
 from fastapi.responses import JSONResponse
+from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
+from opentelemetry.metrics import NoOpMeterProvider
 
 from scheduler import ports
 from scheduler.api import (
@@ -71,6 +73,7 @@ def create_app(
     app.add_middleware(request_metrics.RequestMetrics)
     # Outermost: whatever logs during a request carries its correlation id.
     app.add_middleware(log_context.LogContext)
+    _trace_requests(app)
     app.state.runtime = runtime
     app.state.max_export_rows = max_export_rows
     app.state.authenticate = functools.partial(_authenticate, verifier)
@@ -155,3 +158,13 @@ def _authenticate(verifier: auth.TokenVerifier | None, request: Request) -> auth
     if customer is not None:
         text.require_plain(customer, field=auth.CUSTOMER_HEADER)
     return principal
+
+
+def _trace_requests(app: FastAPI) -> None:
+    """Start a server span for each request, continuing the caller's `traceparent`
+    header when it sends one (`scheduler.tracing`). Only the request's span: none for
+    each ASGI message (a download is thousands), and no metrics, which
+    `request_metrics` records under the platform's names."""
+    FastAPIInstrumentor.instrument_app(
+        app, meter_provider=NoOpMeterProvider(), exclude_spans=["receive", "send"]
+    )

@@ -95,7 +95,7 @@ class HistoryFilter:
         return [f"{name}={value}" for name, value in given if value is not None]
 
 
-def _history_filter(
+def history_filter(
     *,
     schedule_id: UUID | None = None,
     status: OperationStatus | None = None,
@@ -109,6 +109,9 @@ def _history_filter(
     ] = None,
     currency: Annotated[str | None, Query(pattern=r"^[A-Z]{3}$")] = None,
 ) -> HistoryFilter:
+    """The filters of a listing or download, checked as every face checks them (the
+    HTTP query and `tsched history export`): times with their offset, amounts decimal,
+    not negative, and the least not above the greatest."""
     for name, moment in (("from", finished_from), ("to", finished_before)):
         if moment is not None:
             localtime.require_aware(moment, field=name)
@@ -137,7 +140,7 @@ def _amount(name: str, text: str | None) -> Decimal | None:
     return value
 
 
-Filter = Annotated[HistoryFilter, Depends(_history_filter)]
+Filter = Annotated[HistoryFilter, Depends(history_filter)]
 
 
 @routes.get("", response_model=schemas.HistoryPage)
@@ -172,7 +175,7 @@ def page(
                 "returned": len(items),
             },
         )
-    return schemas.HistoryPage(items=[_out(entry) for entry in items], next_cursor=next_cursor)
+    return schemas.HistoryPage(items=[entry_out(entry) for entry in items], next_cursor=next_cursor)
 
 
 LinkAsked = Annotated[
@@ -315,7 +318,7 @@ def _export(
     return _Export(
         customer_id=customer_id,
         link_name=link_name,
-        pages=([_out(entry) for entry in page] for page in pages),
+        pages=([entry_out(entry) for entry in page] for page in pages),
     )
 
 
@@ -367,7 +370,8 @@ def _position(entry: HistoryEntry) -> tuple[datetime, int]:
     return entry.finished_at, entry.id
 
 
-def _out(entry: HistoryEntry) -> schemas.HistoryEntryOut:
+def entry_out(entry: HistoryEntry) -> schemas.HistoryEntryOut:
+    """An attempt as the API and its downloads show it: accounts masked."""
     return schemas.HistoryEntryOut(
         id=entry.id,
         operation_id=entry.operation_id,

@@ -11,7 +11,7 @@ import pydantic
 import sqlalchemy.exc
 
 from scheduler import logs
-from scheduler.cli import accounts, demo, engine, planning, records, status, token
+from scheduler.cli import accounts, demo, engine, history, planning, records, status, token
 from scheduler.domain import errors
 
 __all__ = [
@@ -20,6 +20,7 @@ __all__ = [
     "api_server",
     "demo",
     "engine",
+    "history",
     "main",
     "output",
     "planning",
@@ -45,6 +46,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     engine.register(commands)
     demo.register(commands)
     records.register(commands)
+    history.register(commands)
     status.register(commands)
     accounts.register(commands)
     token.register(commands)

@@ -23,6 +23,7 @@ from scheduler.clocks import SteppingClock
 from scheduler.config import Settings
 from scheduler.domain.events import Event, EventType
 from scheduler.domain.money import Money
+from scheduler.progress import Progress
 from scheduler.service.create_schedule import CreateSchedule, create_schedule
 from scheduler.service.verify_audit import verify_audit
 
@@ -62,16 +63,20 @@ def _run_demo(args: argparse.Namespace) -> int:
         print(f"== {clock.now():%Y-%m-%d %H:%MZ}: {len(labels)} schedules created")
         last_seen = _print_events(runtime, labels, after=0)
         loop = runner.LoopSettings()
-        while True:
-            cycle = runner.run_cycle(runtime, loop)
-            last_seen = _print_events(runtime, labels, after=last_seen)
-            if cycle.busy:
-                continue
-            with runtime.unit_of_work() as uow:
-                next_due = uow.operations.next_due_at()
-            if next_due is None or next_due >= demo.DEMO_END:
-                break
-            clock.advance_to(next_due)
+        days = (demo.DEMO_END - demo.DEMO_START).days
+        with Progress("simulated", total=days, unit="days") as progress:
+            while True:
+                cycle = runner.run_cycle(runtime, loop)
+                last_seen = _print_events(runtime, labels, after=last_seen, progress=progress)
+                if cycle.busy:
+                    continue
+                with runtime.unit_of_work() as uow:
+                    next_due = uow.operations.next_due_at()
+                if next_due is None or next_due >= demo.DEMO_END:
+                    break
+                clock.advance_to(next_due)
+                progress.set((next_due - demo.DEMO_START).days)
+            progress.set(days)
         _print_summary(runtime, ledger)
     finally:
         runtime.close()
@@ -115,12 +120,20 @@ def _create_schedules(runtime: bootstrap.Runtime, clock: SteppingClock) -> dict[
     return labels
 
 
-def _print_events(runtime: bootstrap.Runtime, labels: dict[UUID, str], *, after: int) -> int:
+def _print_events(
+    runtime: bootstrap.Runtime,
+    labels: dict[UUID, str],
+    *,
+    after: int,
+    progress: Progress | None = None,
+) -> int:
     while True:
         with runtime.unit_of_work() as uow:
             page = uow.outbox.after(after, 500)
         if not page:
             return after
+        if progress is not None:
+            progress.clear()
         for stored in page:
             print(describe_event(stored.event, labels.get(stored.event.schedule_id, "?")))
         after = page[-1].outbox_id

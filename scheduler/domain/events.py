@@ -42,6 +42,9 @@ class Event:
     customer_id: str
     occurred_at: datetime
     data: dict[str, Any] = field(default_factory=dict)
+    #: The trace context it was written in (a W3C traceparent), carried to Kafka as the
+    #: CloudEvent's `traceparent` extension; None when nothing traced it.
+    traceparent: str | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -22,10 +22,15 @@ def operation_id(schedule_id: uuid.UUID, index: int, kind: OperationKind, offset
 
 
 def operations_for(
-    schedule: Schedule, planned: PlannedExecution, *, now: datetime
+    schedule: Schedule,
+    planned: PlannedExecution,
+    *,
+    now: datetime,
+    traceparent: str | None = None,
 ) -> list[Operation]:
     """The execution of `planned` and its reminders still in the future at `now`
-    (a reminder already past when the occurrence is materialised is not created)."""
+    (a reminder already past when the occurrence is materialised is not created), each
+    carrying `traceparent`, the trace context creating them."""
     execution = Operation(
         id=operation_id(schedule.id, planned.index, OperationKind.EXECUTION, ""),
         schedule_id=schedule.id,
@@ -42,6 +47,7 @@ def operations_for(
         debit_account=schedule.debit_account,
         credit_account=schedule.credit_account,
         amount=schedule.amount,
+        traceparent=traceparent,
     )
     reminders = [
         dataclasses.replace(

@@ -116,6 +116,9 @@ class Operation:
     lease_expires_at: datetime | None = None
     last_error_code: str | None = None
     last_error_reason: str | None = None
+    #: The trace context it was created in (a W3C traceparent), for its execution to
+    #: join; None when nothing traced its creation.
+    traceparent: str | None = None
 
     @property
     def attempts_since_redrive(self) -> int:
@@ -139,3 +142,6 @@ class Outcome:
     gateway_reference: str | None = None
     #: The gateway declined for a reason that may pass (counted against its own limit).
     declined: bool = False
+    #: The trace context of this attempt (a W3C traceparent): its events and the next
+    #: occurrence it materialises carry it.
+    traceparent: str | None = None

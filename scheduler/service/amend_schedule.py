@@ -25,6 +25,7 @@ from datetime import date, datetime
 from typing import Any
 from uuid import UUID
 
+from scheduler import tracing
 from scheduler.domain import definition, errors, events, plan
 from scheduler.domain.audit import AuditEntry
 from scheduler.domain.occurrence import operations_for
@@ -127,7 +128,10 @@ def amend_schedule(
             raise errors.StaleVersion(
                 schedule_id=str(schedule_id), expected=state.version, current=state.version + 1
             )
-        uow.operations.add(operations_for(amended, first, now=now), now)
+        uow.operations.add(
+            operations_for(amended, first, now=now, traceparent=tracing.current_traceparent()),
+            now,
+        )
         uow.audit.append(
             [
                 AuditEntry(

@@ -6,6 +6,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from scheduler import tracing
 from scheduler.domain import errors, events, plan
 from scheduler.domain.audit import AuditEntry
 from scheduler.domain.occurrence import operations_for
@@ -60,7 +61,10 @@ def create_schedule(
     )
     with uow:
         uow.schedules.add(stored, now)
-        uow.operations.add(operations_for(schedule, first, now=now), now)
+        uow.operations.add(
+            operations_for(schedule, first, now=now, traceparent=tracing.current_traceparent()),
+            now,
+        )
         uow.audit.append(
             [
                 AuditEntry(

@@ -10,6 +10,7 @@ import uuid
 from datetime import datetime
 from typing import Any
 
+from scheduler import tracing
 from scheduler.domain.events import Event, EventType
 from scheduler.domain.money import Money
 from scheduler.domain.operation import Outcome
@@ -26,8 +27,16 @@ def amount(value: Money) -> dict[str, str]:
     return {"value": str(value.amount), "currency": value.currency.code}
 
 
-def schedule_event(event_type: EventType, schedule: Schedule, at: datetime, **extra: Any) -> Event:
-    """An event about a schedule as a whole; its id is stable per schedule version."""
+def schedule_event(
+    event_type: EventType,
+    schedule: Schedule,
+    at: datetime,
+    *,
+    traceparent: str | None = None,
+    **extra: Any,
+) -> Event:
+    """An event about a schedule as a whole; its id is stable per schedule version. It
+    carries `traceparent`, by default the trace running now (the request's)."""
     data: dict[str, Any] = {
         "schedule_id": str(schedule.id),
         "kind": schedule.kind.value,
@@ -46,11 +55,13 @@ def schedule_event(event_type: EventType, schedule: Schedule, at: datetime, **ex
         customer_id=schedule.customer_id,
         occurred_at=at,
         data=data,
+        traceparent=traceparent or tracing.current_traceparent(),
     )
 
 
 def outcome_event(event_type: EventType, outcome: Outcome) -> Event:
-    """An event about one attempt at an operation; its id is stable per attempt."""
+    """An event about one attempt at an operation, in the attempt's trace; its id is
+    stable per attempt."""
     operation = outcome.operation
     data: dict[str, Any] = {
         "operation_id": str(operation.id),
@@ -79,6 +90,7 @@ def outcome_event(event_type: EventType, outcome: Outcome) -> Event:
         customer_id=operation.customer_id,
         occurred_at=outcome.finished_at,
         data=data,
+        traceparent=outcome.traceparent,
     )
 
 

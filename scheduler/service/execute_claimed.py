@@ -22,6 +22,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from uuid import UUID
 
+from scheduler import tracing
 from scheduler.domain import plan
 from scheduler.domain.audit import AuditEntry
 from scheduler.domain.events import EventType
@@ -95,8 +96,30 @@ def execute_claimed(operations: Sequence[Operation], dispatch: Dispatch) -> Exec
         return ExecutionReport(recorded={}, lost_leases=0, errors=0)
     with dispatch.uow_factory() as uow:
         schedules = uow.schedules.get_many(sorted({op.schedule_id for op in operations}))
-    outcomes = _decide(operations, schedules, dispatch)
+    outcomes = [_traced(outcome) for outcome in _decide(operations, schedules, dispatch)]
     return _record_all(outcomes, schedules, dispatch)
+
+
+def _traced(outcome: Outcome) -> Outcome:
+    """`outcome` with the trace context of a span recording its attempt, a child of the
+    context its operation was created in."""
+    operation = outcome.operation
+    attributes = {
+        "tsched.operation.id": str(operation.id),
+        "tsched.operation.kind": operation.kind.value,
+        "tsched.operation.attempt": operation.attempts,
+        "tsched.operation.status": outcome.status.value,
+    }
+    if outcome.error_code is not None:
+        attributes["tsched.error_code"] = outcome.error_code
+    traceparent = tracing.record_span(
+        f"execute {operation.kind.value}",
+        parent=operation.traceparent,
+        start=outcome.started_at,
+        end=outcome.finished_at,
+        attributes=attributes,
+    )
+    return replace(outcome, traceparent=traceparent)
 
 
 def _decide(
@@ -363,7 +386,14 @@ def _materialise_next(
             next_indexes[schedule.id] = next_index
             if nominal is not None:
                 planned = plan.planned_execution(schedule, following, nominal)
-                created.extend(operations_for(schedule, planned, now=outcome.finished_at))
+                created.extend(
+                    operations_for(
+                        schedule,
+                        planned,
+                        now=outcome.finished_at,
+                        traceparent=outcome.traceparent,
+                    )
+                )
         if next_index is None and outcome.status in FINAL:
             ended.append(outcome)
     uow.schedules.set_next_indexes(next_indexes)
@@ -413,7 +443,12 @@ def _complete(
             )
         )
         events.append(
-            event_data.schedule_event(EventType.SCHEDULE_COMPLETED, schedule, outcome.finished_at)
+            event_data.schedule_event(
+                EventType.SCHEDULE_COMPLETED,
+                schedule,
+                outcome.finished_at,
+                traceparent=outcome.traceparent,
+            )
         )
     uow.audit.append(entries)
     uow.outbox.add(events)

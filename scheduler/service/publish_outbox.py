@@ -18,9 +18,12 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 
-from scheduler import ports
+from opentelemetry.trace import SpanKind
+
+from scheduler import ports, tracing
+from scheduler.domain.events import StoredEvent
 
 logger = logging.getLogger(__name__)
 
@@ -77,7 +80,9 @@ def publish_outbox(
     if not batch:
         return PublishResult(read=0, published=0, batch_full=False)
 
+    sent = clock.now()
     acknowledged = set(publisher.publish(batch))
+    _trace_published([stored for stored in batch if stored.outbox_id in acknowledged], sent, clock)
     published = [stored.outbox_id for stored in batch if stored.outbox_id in acknowledged]
     refused = [stored.outbox_id for stored in batch if stored.outbox_id not in acknowledged]
 
@@ -95,3 +100,17 @@ def publish_outbox(
         extra={"read": result.read, "published": result.published},
     )
     return result
+
+
+def _trace_published(events: list[StoredEvent], sent: datetime, clock: ports.Clock) -> None:
+    """A producer span per acknowledged event, in the trace the event was written in."""
+    acknowledged = clock.now()
+    for stored in events:
+        tracing.record_span(
+            f"publish {stored.event.type.value}",
+            parent=stored.event.traceparent,
+            start=sent,
+            end=acknowledged,
+            kind=SpanKind.PRODUCER,
+            attributes={"messaging.message.id": str(stored.event.event_id)},
+        )

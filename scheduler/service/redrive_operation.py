@@ -33,6 +33,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from uuid import UUID
 
+from scheduler import tracing
 from scheduler.domain import errors
 from scheduler.domain.audit import AuditEntry
 from scheduler.domain.events import Event, EventType
@@ -170,6 +171,7 @@ def _event(cmd: RedriveOperation, result: Redriven) -> Event:
         schedule_id=operation.schedule_id,
         customer_id=operation.customer_id,
         occurred_at=result.at,
+        traceparent=tracing.current_traceparent(),
         data={
             "operation_id": str(operation.id),
             "schedule_id": str(operation.schedule_id),

@@ -5,6 +5,7 @@ processes, answers too."""
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import signal
@@ -41,6 +42,10 @@ class Served:
     process: subprocess.Popen[bytes]
     metrics_url: str | None = None
 
+    @property
+    def traces_file(self) -> Path:
+        return self.directory / "traces.jsonl"
+
 
 @pytest.fixture
 def served(tmp_path: Path) -> Iterator[Served]:
@@ -57,15 +62,26 @@ def served_with_metrics(tmp_path: Path) -> Iterator[Served]:
 
 
 @pytest.fixture
+def served_with_traces(tmp_path: Path) -> Iterator[Served]:
+    """`tsched serve` with TRACES_FILE: its spans as JSON lines in `traces.jsonl`."""
+    yield from _start(
+        tmp_path, ["serve", "--quiet", "--idle-sleep", "0.2", "--api-port"], traces=True
+    )
+
+
+@pytest.fixture
 def api_alone(tmp_path: Path) -> Iterator[Served]:
     """`tsched api` in two worker processes, no dispatcher."""
     yield from _start(tmp_path, ["api", "--workers", "2", "--port"])
 
 
-def _start(directory: Path, command: list[str], *, metrics: bool = False) -> Iterator[Served]:
+def _start(
+    directory: Path, command: list[str], *, metrics: bool = False, traces: bool = False
+) -> Iterator[Served]:
     """Run `tsched <command> <free port>` in `directory` on a migrated SQLite store where
     Alice holds GB-DEBIT-1 (500.00 GBP), with its metrics on another free port if
-    `metrics`; kill it at the end if a test has not stopped it."""
+    `metrics`, its spans in `traces.jsonl` if `traces`; kill it at the end if a test has
+    not stopped it."""
     database_url = f"sqlite:///{directory / 'tsched.sqlite3'}"
     engine = create_engine(database_url)
     migrate.upgrade(engine)
@@ -83,6 +99,8 @@ def _start(directory: Path, command: list[str], *, metrics: bool = False) -> Ite
     if metrics:
         env["METRICS_PORT"] = str(metrics_port)
         metrics_url = f"http://127.0.0.1:{metrics_port}/metrics"
+    if traces:
+        env["TRACES_FILE"] = str(directory / "traces.jsonl")
     argv = [sys.executable, "-m", "scheduler.cli", *command, str(port)]
     with (directory / "serve.log").open("wb") as log:
         process = subprocess.Popen(argv, cwd=directory, env=env, stdout=log, stderr=log)
@@ -229,6 +247,31 @@ def test_serve_exports_the_payment_and_api_metrics_and_the_store_gauges(
     assert sample("tsched_outbox_backlog") is not None
     served.process.send_signal(signal.SIGTERM)
     assert served.process.wait(timeout=DEADLINE) == 0
+
+
+def test_serve_writes_one_trace_from_the_callers_request_to_the_payment(
+    served_with_traces: Served,
+) -> None:
+    served = served_with_traces
+    signer = DevelopmentSigner(served.directory / ".tsched")
+    headers = {
+        "Authorization": f"Bearer {signer.issue('alice', [Role.CUSTOMER], 'alice')}",
+        "traceparent": "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+    }
+
+    _transfer_in_3_seconds(served, headers)
+    served.process.send_signal(signal.SIGTERM)
+    assert served.process.wait(timeout=DEADLINE) == 0
+
+    spans = [json.loads(line) for line in served.traces_file.read_text().splitlines()]
+    traced = [s for s in spans if s["context"]["trace_id"] == "0x4bf92f3577b34da6a3ce929d0e0e4736"]
+    (request,) = [s for s in traced if s["name"] == "POST /v1/schedules"]
+    (attempt,) = [s for s in traced if s["name"] == "execute execution"]
+    assert request["parent_id"] == "0x00f067aa0ba902b7"
+    assert request["kind"] == "SpanKind.SERVER"
+    assert attempt["parent_id"] == request["context"]["span_id"]
+    assert attempt["attributes"]["tsched.operation.status"] == "succeeded"
+    assert attempt["resource"]["attributes"]["service.name"] == "tsched"
 
 
 _SAMPLE = re.compile(r"^(?P<name>[a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(?P<labels>.*)\})? (?P<value>\S+)$")

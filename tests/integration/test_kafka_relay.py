@@ -3,6 +3,7 @@ topic as CloudEvents, keyed by schedule, and survive a broker outage without los
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import time
@@ -33,6 +34,7 @@ if TYPE_CHECKING:
 pytestmark = pytest.mark.integration
 
 NOW = datetime(2027, 1, 29, 9, 0, tzinfo=UTC)
+TRACEPARENT = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
 #: Short, so that a round against a stopped broker gives up quickly.
 OUTAGE_DELIVERY_TIMEOUT_S = 2.0
 #: Reconnect soon after the broker restarts instead of backing off up to 10 s.
@@ -155,7 +157,11 @@ def test_outbox_events_reach_the_topic_as_cloudevents_keyed_by_schedule_in_order
 ) -> None:
     topic = kafka_topics.create_topic(kafka_bootstrap)
     schedule_ids = [uuid.uuid4() for _ in range(3)]
-    events = _events(schedule_ids, per_schedule=5)
+    # Every other event was written in a trace.
+    events = [
+        dataclasses.replace(event, traceparent=TRACEPARENT) if number % 2 else event
+        for number, event in enumerate(_events(schedule_ids, per_schedule=5))
+    ]
     _write(engine, events)
 
     with kafka.KafkaEventPublisher(kafka_bootstrap, topic, delivery_timeout_s=10.0) as publisher:
@@ -187,11 +193,14 @@ def test_outbox_events_reach_the_topic_as_cloudevents_keyed_by_schedule_in_order
         assert cloudevent["subject"] == str(event.schedule_id)
         assert cloudevent["data"]["customer_id"] == event.customer_id
         assert cloudevent["data"]["amount"] == {"value": "1250.00", "currency": "GBP"}
+        traced = {"traceparent": TRACEPARENT.encode()} if event.traceparent else {}
         assert dict(message.headers()) == {
             "content-type": b"application/cloudevents+json; charset=utf-8",
             "ce_id": cloudevent["id"].encode(),
             "ce_type": b"com.tsched.reminder.due.v1",
+            **traced,
         }
+        assert cloudevent.get("traceparent") == event.traceparent
     partitions_by_key = defaultdict(set)
     for message in messages:
         partitions_by_key[message.key()].add(message.partition())

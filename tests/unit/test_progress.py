@@ -55,3 +55,17 @@ def test_nothing_is_written_when_the_stream_is_not_a_terminal() -> None:
         progress.advance(2)
 
     assert stream.getvalue() == ""
+
+
+def test_clearing_erases_the_line_and_the_next_count_draws_it_again_at_once() -> None:
+    clock, stream = _Clock(), io.StringIO()
+    progress = Progress("x", total=3, stream=stream, clock=clock, enabled=True, interval=60.0)
+    clock.now += 1.0
+    progress.advance()
+    progress.clear()
+    stream.write("an event\n")
+    progress.advance()  # within the interval, yet drawn: the line was erased
+
+    assert stream.getvalue() == (
+        "\r\033[Kx: 1/3 (33%), 1/s, 2 s left\r\033[Kan event\n\r\033[Kx: 2/3 (67%), 2/s, 0 s left"
+    )

@@ -279,6 +279,7 @@ def _row(operation: Operation, at: datetime) -> dict[str, Any]:
         "last_error_code": None,
         "last_error_reason": None,
         "updated_at": at,
+        "traceparent": operation.traceparent,
     }
 
 
@@ -304,4 +305,5 @@ def _operation(row: sa.Row[Any]) -> Operation:
         lease_expires_at=row.lease_expires_at,
         last_error_code=row.last_error_code,
         last_error_reason=row.last_error_reason,
+        traceparent=row.traceparent,
     )

@@ -4,7 +4,10 @@ them and read back, oldest first, by the relay that publishes them.
 A row keeps in columns what queries and the Kafka key need (`event_id`, `event_type`,
 `schedule_id`, `occurred_at`) and the rest of the event in `payload`, readable JSON:
 
-    {"schema_version": 1, "customer_id": "customer-7", "data": {"amount": "1250.00"}}
+    {"schema_version": 1, "customer_id": "customer-7", "data": {"amount": "1250.00"},
+     "traceparent": "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"}
+
+`traceparent` (`scheduler.tracing`) is there only when the event was written in a trace.
 
 `schema_version` is the events' `SCHEMA_VERSION` at the time of writing, so a later
 release can still read rows an earlier one wrote.
@@ -59,16 +62,19 @@ def mark_published(outbox_ids: Sequence[int], at: datetime) -> sa.Update:
 
 
 def _row(event: Event) -> dict[str, Any]:
+    payload: dict[str, Any] = {
+        "schema_version": SCHEMA_VERSION,
+        "customer_id": event.customer_id,
+        "data": event.data,
+    }
+    if event.traceparent is not None:
+        payload["traceparent"] = event.traceparent
     return {
         "event_id": event.event_id,
         "event_type": event.type.value,
         "schedule_id": event.schedule_id,
         "occurred_at": event.occurred_at,
-        "payload": {
-            "schema_version": SCHEMA_VERSION,
-            "customer_id": event.customer_id,
-            "data": event.data,
-        },
+        "payload": payload,
     }
 
 
@@ -83,6 +89,7 @@ def _stored(row: sa.Row[Any]) -> StoredEvent:
             customer_id=payload["customer_id"],
             occurred_at=row.occurred_at,
             data=payload["data"],
+            traceparent=payload.get("traceparent"),
         ),
     )
 

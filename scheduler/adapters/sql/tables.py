@@ -90,6 +90,9 @@ operation = sa.Table(
     sa.Column("last_error_code", sa.String(64), nullable=True),
     sa.Column("last_error_reason", sa.Unicode(400), nullable=True),
     sa.Column("updated_at", UtcDateTime, nullable=False),
+    #: The W3C traceparent of the context that created it (`scheduler.tracing`). Last,
+    #: as migration 0006 added it: the claim returns `*` and reads columns by position.
+    sa.Column("traceparent", sa.String(55), nullable=True),
     sa.UniqueConstraint(
         "schedule_id", "occurrence_index", "kind", "reminder_offset", name="uq_operation_occurrence"
     ),

@@ -199,5 +199,6 @@ def test_the_migration_creates_exactly_the_tables_and_indexes_of_tables_py(
         ("audit_block", "archived_at"),
         ("audit_block", "records_purged_at"),
         ("outbox", "queued_at"),
+        ("operation", "traceparent"),
     }
-    assert len(statements_) == 34
+    assert len(statements_) == 35

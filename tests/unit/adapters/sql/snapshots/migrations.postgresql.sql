@@ -224,4 +224,10 @@ CREATE INDEX ix_outbox_dead_unqueued ON outbox (id) WHERE event_type = 'com.tsch
 
 UPDATE alembic_version SET version_num='0005' WHERE alembic_version.version_num = '0004';
 
+-- Running upgrade 0005 -> 0006
+
+ALTER TABLE operation ADD COLUMN traceparent VARCHAR(55);
+
+UPDATE alembic_version SET version_num='0006' WHERE alembic_version.version_num = '0005';
+
 COMMIT;
