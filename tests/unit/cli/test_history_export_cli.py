@@ -15,11 +15,9 @@ import sqlalchemy as sa
 from pypdf import PdfReader
 
 from scheduler import bootstrap, runner
-from scheduler.adapters.sql import migrate, tables
-from scheduler.config import Settings
-from scheduler.domain.money import Money
+from scheduler.adapters.sql import tables
 from tests.support import schedules
-from tests.support.cli import run
+from tests.support.cli import run, store_in_environment
 from tests.support.clock import SettableClock
 
 
@@ -35,16 +33,8 @@ CREATED_AT = datetime(2027, 2, 1, 12, 0, tzinfo=UTC)
 def runtime(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[bootstrap.Runtime]:
     """A store DATABASE_URL names where Alice paid 100.00 and 200.00 and a third transfer,
     5,000.00, waits to retry for want of funds."""
-    url = f"sqlite:///{tmp_path / 'history.sqlite3'}"
-    monkeypatch.setenv("DATABASE_URL", url)
     clock = SettableClock(CREATED_AT)
-    runtime = bootstrap.build(Settings(database_url=url), clock=clock, worker="worker-1")
-    migrate.upgrade(runtime.engine)
-    assert runtime.ledger is not None
-    runtime.ledger.open_account(
-        "GB-DEBIT-1", "alice", "GBP", opening_balance=Money.of("1000.00", "GBP")
-    )
-    runtime.ledger.open_account("GB-CREDIT-1", "bank", "GBP")
+    runtime = store_in_environment(tmp_path / "history.sqlite3", monkeypatch, clock)
     for amount in ("100.00", "200.00", "5000.00"):
         schedules.create(runtime.engine, clock, schedules.one_time_transfer("2027-02-15", amount))
     clock.advance_to(datetime(2027, 2, 15, 10, 0, 1, tzinfo=UTC))

@@ -15,12 +15,10 @@ import sqlalchemy as sa
 
 from scheduler import bootstrap, cli, runner
 from scheduler.adapters import cloudevents
-from scheduler.adapters.sql import migrate, tables
-from scheduler.config import Settings
+from scheduler.adapters.sql import tables
 from scheduler.domain.events import StoredEvent
-from scheduler.domain.money import Money
 from tests.support import legacy_audit, schedules
-from tests.support.cli import columns, run
+from tests.support.cli import columns, run, store_in_environment
 from tests.support.clock import SettableClock
 
 
@@ -43,15 +41,7 @@ def runtime(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, clock: SettableClock
 ) -> Iterator[bootstrap.Runtime]:
     """A migrated SQLite store that DATABASE_URL names, with two GBP accounts."""
-    url = f"sqlite:///{tmp_path / 'records.sqlite3'}"
-    monkeypatch.setenv("DATABASE_URL", url)
-    runtime = bootstrap.build(Settings(database_url=url), clock=clock, worker="worker-1")
-    migrate.upgrade(runtime.engine)
-    assert runtime.ledger is not None
-    runtime.ledger.open_account(
-        "GB-DEBIT-1", "alice", "GBP", opening_balance=Money.of("1000.00", "GBP")
-    )
-    runtime.ledger.open_account("GB-CREDIT-1", "bank", "GBP")
+    runtime = store_in_environment(tmp_path / "records.sqlite3", monkeypatch, clock)
     yield runtime
     runtime.close()
 
