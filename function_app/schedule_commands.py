@@ -21,8 +21,9 @@ from __future__ import annotations
 import logging
 
 import azure.functions as func
+from opentelemetry.trace import SpanKind
 
-from scheduler import bootstrap, logs
+from scheduler import bootstrap, logs, tracing
 from scheduler.api import commands
 from scheduler.service.send_dead_operations import DEFAULT_BATCH_SIZE
 from scheduler.service.send_dead_operations import send_dead_operations as send_dead
@@ -51,9 +52,31 @@ def register(blueprint: func.Blueprint) -> None:
 
 
 def schedule_commands(message: func.ServiceBusMessage) -> None:
-    """Carry out one command and send its outcome."""
+    """Carry out one command and send its outcome, in a span continuing the sender's
+    trace (`traceparent`, or the `Diagnostic-Id` Azure's SDKs set, when the message
+    carries one): the schedule, its operations and events, and the outcome join it."""
     runtime = bootstrap.process_runtime()
     logs.correlation_id.set(message.correlation_id or message.message_id)
+    with tracing.span(
+        f"process {COMMANDS_QUEUE}",
+        parent=sender_trace(message),
+        kind=SpanKind.CONSUMER,
+        attributes={"messaging.message.id": message.message_id},
+    ):
+        _carry_out(runtime, message)
+
+
+def sender_trace(message: func.ServiceBusMessage) -> str | None:
+    """The trace context the sender put on `message`, if any."""
+    properties = message.application_properties or {}
+    for name in ("traceparent", "Diagnostic-Id"):
+        value = properties.get(name)
+        if isinstance(value, str) and len(value) == tracing.TRACEPARENT_LENGTH:
+            return value
+    return None
+
+
+def _carry_out(runtime: bootstrap.Runtime, message: func.ServiceBusMessage) -> None:
     outcome = commands.carry_out(
         runtime,
         message_id=message.message_id,

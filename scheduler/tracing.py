@@ -16,6 +16,8 @@ passes through unchanged, so the trace still joins up downstream.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 
 from opentelemetry import context as otel_context
@@ -40,6 +42,22 @@ def context_of(traceparent: str | None) -> otel_context.Context:
     if not traceparent:
         return otel_context.Context()
     return _PROPAGATOR.extract({"traceparent": traceparent}, context=otel_context.Context())
+
+
+@contextmanager
+def span(
+    name: str,
+    *,
+    parent: str | None,
+    kind: trace.SpanKind = trace.SpanKind.INTERNAL,
+    attributes: Attributes = None,
+) -> Iterator[None]:
+    """Run the block in a span that is the child of `parent` (a new trace when it is
+    None or malformed): what the block stores or sends carries this span's context."""
+    with trace.get_tracer("tsched").start_as_current_span(
+        name, context=context_of(parent), kind=kind, attributes=attributes
+    ):
+        yield
 
 
 def record_span(

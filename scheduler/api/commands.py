@@ -29,6 +29,7 @@ from typing import Any
 import pydantic
 import sqlalchemy as sa
 
+from scheduler import tracing
 from scheduler.adapters.sql.transient import retry_transient
 from scheduler.api import command_schemas, problems
 from scheduler.api.idempotency import Answer, IdempotencyKeyReused, IdempotentRequest
@@ -94,9 +95,11 @@ def outcome_message(message_id: str, outcome: Outcome) -> QueueMessage:
     A rejection carries `DeadLetterReason` (the problem's code) and
     `DeadLetterErrorDescription` (its detail and the fields at fault), the properties
     Service Bus gives a dead-lettered message, so tools that read dead-letter queues
-    read these too."""
+    read these too. Sent in a trace, it carries its `traceparent`."""
     status = "accepted" if outcome.accepted else "rejected"
     properties: dict[str, str | int] = {"outcome": status}
+    if (traceparent := tracing.current_traceparent()) is not None:
+        properties["traceparent"] = traceparent
     if outcome.sender is not None:
         properties["sender"] = outcome.sender
     if not outcome.accepted:

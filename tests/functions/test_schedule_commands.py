@@ -20,7 +20,7 @@ from scheduler import bootstrap
 from scheduler.adapters.sql import tables
 from scheduler.api import commands
 from scheduler.ports import AccountDirectoryUnavailable
-from tests.support import api
+from tests.support import api, spans
 from tests.support.schedules import one_time_transfer
 from tests.support.service_bus import RecordingQueues, trigger_message
 from tests.support.store_faults import StatementFaults
@@ -354,3 +354,31 @@ def test_a_rejection_says_why_as_a_dead_lettered_message_would(
     description = message.properties["DeadLetterErrorDescription"]
     assert isinstance(description, str)
     assert "schedule.reference: " in description
+
+
+@pytest.mark.parametrize("property_name", ["traceparent", "Diagnostic-Id"])
+def test_a_command_continues_the_senders_trace_to_its_operations_and_outcome(
+    runtime: bootstrap.Runtime, queues: RecordingQueues, property_name: str
+) -> None:
+    sender_trace = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+    message = trigger_message(
+        _create(), message_id="m-traced", application_properties={property_name: sender_trace}
+    )
+
+    with spans.capturing() as recorded:
+        function.schedule_commands(message)
+
+    (consumer,) = [span for span in recorded if span.name == "process schedule-commands"]
+    assert consumer.context is not None
+    assert consumer.parent is not None
+    assert f"{consumer.context.trace_id:032x}" == "4bf92f3577b34da6a3ce929d0e0e4736"
+    assert f"{consumer.parent.span_id:016x}" == "00f067aa0ba902b7"
+    own = f"00-4bf92f3577b34da6a3ce929d0e0e4736-{consumer.context.span_id:016x}-01"
+    assert {row.traceparent for row in _rows(runtime, tables.operation)} == {own}
+    assert queues.only(commands.OUTCOMES_QUEUE).properties["traceparent"] == own
+
+
+def test_a_message_without_a_trace_context_stores_none(runtime: bootstrap.Runtime) -> None:
+    _created(runtime)
+
+    assert {row.traceparent for row in _rows(runtime, tables.operation)} == {None}

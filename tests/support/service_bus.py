@@ -22,6 +22,7 @@ def trigger_message(
     message_id: str,
     correlation_id: str | None = None,
     delivery_count: int = 1,
+    application_properties: dict[str, Any] | None = None,
 ) -> func.ServiceBusMessage:
     """The message a `serviceBusTrigger` function is called with for `body` (a dict is
     sent as JSON), as the worker decodes it from the host's trigger metadata."""
@@ -31,7 +32,7 @@ def trigger_message(
         "DeliveryCount": meta.Datum(delivery_count, "int"),
         "ContentType": meta.Datum("application/json", "string"),
         "UserProperties": meta.Datum("{}", "json"),
-        "ApplicationProperties": meta.Datum("{}", "json"),
+        "ApplicationProperties": meta.Datum(json.dumps(application_properties or {}), "json"),
     }
     if correlation_id is not None:
         metadata["CorrelationId"] = meta.Datum(correlation_id, "string")

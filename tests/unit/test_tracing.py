@@ -71,3 +71,14 @@ def test_the_current_traceparent_is_the_running_span_s_and_none_outside_any() ->
         assert tracing.current_traceparent() == PARENT
     finally:
         otel_context.detach(token)
+
+
+def test_what_runs_in_a_span_carries_its_context_a_child_of_the_parent() -> None:
+    with spans.capturing() as recorded, tracing.span("process", parent=PARENT):
+        inside = tracing.current_traceparent()
+
+    (span,) = recorded
+    assert span.context is not None
+    assert inside == f"00-{TRACE_ID}-{span.context.span_id:016x}-01"
+    assert span.parent is not None
+    assert f"{span.parent.span_id:016x}" == "00f067aa0ba902b7"
