@@ -7,20 +7,25 @@ for it, with the service's log tail in the error; nothing is skipped.
 from __future__ import annotations
 
 import time
+from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol, TypeVar
 
 import pytest
 import sqlalchemy as sa
 
+from scheduler.adapters.cosmos import containers
 from scheduler.adapters.sql import engine as sql_engine
 from scheduler.adapters.sql import migrate
+from scheduler.domain import audit
 from tests.services import azurite, cosmos, kafka, postgres
 
 pytest_plugins = ["tests.support.settings", "tests.support.log_scan"]
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
+
+    from azure.cosmos import DatabaseProxy
 
 
 class _Service(Protocol):
@@ -139,3 +144,17 @@ def azurite_connection_string(azurite_blob: azurite.AzuriteBlob) -> str:
 def cosmos_server(request: pytest.FixtureRequest) -> Iterator[cosmos.CosmosServer]:
     """A Cosmos DB compatible server over HTTPS (its gaps: tests/services/cosmos.py)."""
     yield from _run(request.config, "Cosmos DB server", cosmos.CosmosServer())
+
+
+@pytest.fixture
+def cosmos_archive_database(cosmos_server: cosmos.CosmosServer) -> Iterator[DatabaseProxy]:
+    """A database of the test's own on the Cosmos DB server, with the archive's
+    containers (seven years' retention), deleted after the test."""
+    client = cosmos.client(cosmos_server.endpoint)
+    name = cosmos_server.new_database_name()
+    database = client.create_database(name)
+    containers.provision(database, retention=timedelta(days=audit.RETENTION_DAYS))
+    try:
+        yield database
+    finally:
+        client.delete_database(name)

@@ -16,7 +16,6 @@ from azure.cosmos import DatabaseProxy
 from fastapi.testclient import TestClient
 
 from scheduler import archiver, bootstrap
-from scheduler.adapters.cosmos import containers
 from scheduler.adapters.cosmos.archive import CosmosArchive
 from scheduler.adapters.sql import migrate, tables
 from scheduler.api.app import create_app
@@ -48,15 +47,8 @@ def database_url(postgres_url: str) -> Iterator[str]:
 
 
 @pytest.fixture
-def database(cosmos_server: cosmos.CosmosServer) -> Iterator[DatabaseProxy]:
-    client = cosmos.client(cosmos_server.endpoint)
-    name = cosmos_server.new_database_name()
-    database = client.create_database(name)
-    containers.provision(database, retention=RETENTION)
-    try:
-        yield database
-    finally:
-        client.delete_database(name)
+def database(cosmos_archive_database: DatabaseProxy) -> DatabaseProxy:
+    return cosmos_archive_database
 
 
 @pytest.fixture

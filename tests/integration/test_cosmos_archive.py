@@ -34,16 +34,8 @@ NOW = FINISHED + timedelta(days=30)
 
 
 @pytest.fixture
-def database(cosmos_server: cosmos.CosmosServer) -> Iterator[DatabaseProxy]:
-    """A database of this test's own with the archive's containers."""
-    client = cosmos.client(cosmos_server.endpoint)
-    name = cosmos_server.new_database_name()
-    database = client.create_database(name)
-    containers.provision(database, retention=RETENTION)
-    try:
-        yield database
-    finally:
-        client.delete_database(name)
+def database(cosmos_archive_database: DatabaseProxy) -> DatabaseProxy:
+    return cosmos_archive_database
 
 
 @pytest.fixture
