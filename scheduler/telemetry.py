@@ -32,7 +32,7 @@ from opentelemetry.exporter.prometheus import PrometheusMetricReader
 from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.resources import SERVICE_NAME, Resource
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
-from opentelemetry.sdk.trace.export import BatchSpanProcessor, ConsoleSpanExporter
+from opentelemetry.sdk.trace.export import ConsoleSpanExporter, SimpleSpanProcessor
 from prometheus_client import start_http_server
 
 from scheduler import metrics
@@ -134,7 +134,9 @@ def _traces_to_file(path: Path) -> Callable[[], None]:
     out = path.open("a", encoding="utf-8")
     provider = TracerProvider(resource=Resource.create({SERVICE_NAME: SERVICE}))
     exporter = ConsoleSpanExporter(out=out, formatter=_json_line)
-    provider.add_span_processor(BatchSpanProcessor(exporter))
+    # Each span is written as it ends, not batched: `tsched api`'s worker processes end
+    # without running exit handlers, and a batch would be lost with them.
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
     otel_trace.set_tracer_provider(provider)
     logger.info("trace spans to %s", path)
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import uvicorn
 from fastapi import FastAPI
 
-from scheduler import bootstrap
+from scheduler import bootstrap, telemetry
 from scheduler.api.app import create_app
 from scheduler.config import load_settings
 
@@ -45,8 +45,10 @@ class ApiServer:
 
 def app_from_environment() -> FastAPI:
     """The API over a runtime built from the settings of the environment: what each
-    `tsched api` worker process serves (uvicorn imports it by name in every worker)."""
+    `tsched api` worker process serves (uvicorn imports it by name in every worker),
+    exporting its metrics and spans as the settings say (`scheduler.telemetry`)."""
     runtime = bootstrap.build(load_settings())
+    telemetry.start(runtime)
     verifier = bootstrap.token_verifier(runtime.settings, development_keys=DEVELOPMENT_KEYS)
     return create_app(runtime, verifier)
 

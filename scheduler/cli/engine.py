@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import signal
+import sys
 import threading
 from datetime import UTC, datetime, timedelta
 
@@ -22,6 +23,10 @@ from scheduler.service.publish_outbox import PublishResult
 #: How long `serve` waits, when stopping, for a relay round in progress (a round ends
 #: within the Kafka delivery timeout, 30 s, plus librdkafka's report grace).
 RELAY_STOP_SECONDS = 35.0
+
+
+#: `tsched api` refused its settings.
+EXIT_REFUSED = 2
 
 
 def register(commands: Commands) -> None:
@@ -164,6 +169,13 @@ def _run_serve(args: argparse.Namespace) -> int:
 
 
 def _run_api(args: argparse.Namespace) -> int:
+    if args.workers > 1 and load_settings().metrics_port is not None:
+        print(
+            "tsched: METRICS_PORT serves one process's metrics; unset it, or run the API "
+            "with --workers 1",
+            file=sys.stderr,
+        )
+        return EXIT_REFUSED
     print(
         f"tsched api: {args.workers} process(es) on http://{args.host}:{args.port}/v1", flush=True
     )

@@ -71,8 +71,8 @@ def served_with_traces(tmp_path: Path) -> Iterator[Served]:
 
 @pytest.fixture
 def api_alone(tmp_path: Path) -> Iterator[Served]:
-    """`tsched api` in two worker processes, no dispatcher."""
-    yield from _start(tmp_path, ["api", "--workers", "2", "--port"])
+    """`tsched api` in two worker processes, no dispatcher, spans in `traces.jsonl`."""
+    yield from _start(tmp_path, ["api", "--workers", "2", "--port"], traces=True)
 
 
 def _start(
@@ -213,6 +213,10 @@ def test_the_api_alone_in_two_processes_creates_and_reads_and_stops_on_sigterm(
 
     api_alone.process.send_signal(signal.SIGTERM)
     assert api_alone.process.wait(timeout=DEADLINE) == 0
+    spans = [json.loads(line) for line in api_alone.traces_file.read_text().splitlines()]
+    names = [span["name"] for span in spans]
+    assert names.count("POST /v1/schedules") == 1
+    assert names.count("GET /v1/schedules/{schedule_id}") == 10
 
 
 def test_serve_exports_the_payment_and_api_metrics_and_the_store_gauges(

@@ -438,3 +438,14 @@ def test_describe_cycle_of_a_pass_that_only_sealed() -> None:
         datetime(2027, 2, 15, 10, 0, tzinfo=UTC), runner.Cycle(claimed=0, sealed=1)
     )
     assert line == "2027-02-15 10:00:00Z  claimed 0  sealed 1"
+
+
+def test_the_api_in_several_processes_refuses_a_metrics_port_they_would_share(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("METRICS_PORT", "9464")
+
+    status, out, err = run(capsys, "api", "--workers", "2", "--port", "8080")
+
+    assert (status, out) == (2, "")
+    assert "METRICS_PORT serves one process's metrics" in err
