@@ -175,7 +175,7 @@ def page(
                 "returned": len(items),
             },
         )
-    return schemas.HistoryPage(items=[entry_out(entry) for entry in items], next_cursor=next_cursor)
+    return schemas.HistoryPage(items=[_out(entry) for entry in items], next_cursor=next_cursor)
 
 
 LinkAsked = Annotated[
@@ -309,17 +309,25 @@ def _export(
             details=details,
         )
 
-    def read(after: tuple[datetime, int] | None, limit: int) -> Sequence[HistoryEntry]:
-        with runtime.unit_of_work() as uow:
-            return uow.history.page_for_customer(filters.of(customer_id), after=after, limit=limit)
-
-    cap = limits.cap(chosen)
-    pages = keyset.pages(read, _position, page_size=EXPORT_PAGE_ROWS, cap=cap)
     return _Export(
         customer_id=customer_id,
         link_name=link_name,
-        pages=([entry_out(entry) for entry in page] for page in pages),
+        pages=export_pages(runtime, filters.of(customer_id), cap=limits.cap(chosen)),
     )
+
+
+def export_pages(
+    runtime: Runtime, query: HistoryQuery, *, cap: int
+) -> Iterator[list[schemas.HistoryEntryOut]]:
+    """The attempts `query` selects, latest first, at most `cap`, as a download shows
+    them: read lazily, `EXPORT_PAGE_ROWS` at a time, each page in its own transaction."""
+
+    def read(after: tuple[datetime, int] | None, limit: int) -> Sequence[HistoryEntry]:
+        with runtime.unit_of_work() as uow:
+            return uow.history.page_for_customer(query, after=after, limit=limit)
+
+    for page in keyset.pages(read, _position, page_size=EXPORT_PAGE_ROWS, cap=cap):
+        yield [_out(entry) for entry in page]
 
 
 def _limits(request: Request, runtime: Runtime) -> delivery.Limits:
@@ -370,7 +378,7 @@ def _position(entry: HistoryEntry) -> tuple[datetime, int]:
     return entry.finished_at, entry.id
 
 
-def entry_out(entry: HistoryEntry) -> schemas.HistoryEntryOut:
+def _out(entry: HistoryEntry) -> schemas.HistoryEntryOut:
     """An attempt as the API and its downloads show it: accounts masked."""
     return schemas.HistoryEntryOut(
         id=entry.id,

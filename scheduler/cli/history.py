@@ -13,7 +13,7 @@ import argparse
 import getpass
 import re
 import sys
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
 from typing import BinaryIO
@@ -21,17 +21,11 @@ from uuid import UUID
 
 from scheduler import bootstrap
 from scheduler.api import schemas
-from scheduler.api.exports import csv_file, keyset, pdf_report
-from scheduler.api.history_routes import (
-    EXPORT_PAGE_ROWS,
-    MAX_EXPORT_ROWS,
-    entry_out,
-    history_filter,
-)
+from scheduler.api.exports import csv_file, pdf_report
+from scheduler.api.history_routes import MAX_EXPORT_ROWS, export_pages, history_filter
 from scheduler.cli.output import Commands
 from scheduler.config import load_settings
 from scheduler.domain.operation import OperationStatus
-from scheduler.ports import HistoryEntry
 from scheduler.progress import Progress
 from scheduler.service.record_read import Reader, record_read
 
@@ -101,19 +95,9 @@ def _run_export(args: argparse.Namespace) -> int:
                 details=details,
             )
             uow.commit()
-
-        def read(after: tuple[datetime, int] | None, limit: int) -> Sequence[HistoryEntry]:
-            with runtime.unit_of_work() as uow:
-                return uow.history.page_for_customer(query, after=after, limit=limit)
-
-        pages = keyset.pages(
-            read,
-            lambda entry: (entry.finished_at, entry.id),
-            page_size=EXPORT_PAGE_ROWS,
-            cap=MAX_EXPORT_ROWS,
-        )
+        pages = export_pages(runtime, query, cap=MAX_EXPORT_ROWS)
         with Progress("exporting", total=matching, unit="attempts") as progress:
-            shown = _counted(([entry_out(entry) for entry in page] for page in pages), progress)
+            shown = _counted(pages, progress)
             chunks = (
                 csv_file.csv_chunks(shown)
                 if args.format == "csv"

@@ -82,8 +82,9 @@ def publish_outbox(
 
     sent = clock.now()
     acknowledged = set(publisher.publish(batch))
-    _trace_published([stored for stored in batch if stored.outbox_id in acknowledged], sent, clock)
-    published = [stored.outbox_id for stored in batch if stored.outbox_id in acknowledged]
+    delivered = [stored for stored in batch if stored.outbox_id in acknowledged]
+    _trace_published(delivered, sent, clock)
+    published = [stored.outbox_id for stored in delivered]
     refused = [stored.outbox_id for stored in batch if stored.outbox_id not in acknowledged]
 
     with uow:
