@@ -87,7 +87,6 @@ SERVE_START_TIMEOUT = 60.0
 SERVE_STOP_TIMEOUT = 60.0
 SEEDED_HISTORY_TIMEOUT = 600.0
 KEEPALIVE_SECONDS = 4.0
-_OPEN = ("pending", "claimed", "retry_wait")
 _TICKS = os.sysconf("SC_CLK_TCK")
 
 Call = Callable[[int, int], Awaitable[None]]
@@ -595,7 +594,7 @@ def _wait_until_executed(url: str, served: Served) -> None:
     """Until the dispatcher has executed every seeded transfer and sealed every audit
     record, then bring the planner's statistics up to date (as autovacuum would)."""
     o, a = tables.operation.c, tables.audit_record.c
-    open_operation = sa.select(o.id).where(o.status.in_(_OPEN)).limit(1)
+    open_operation = sa.select(o.id).where(o.status.in_(workload.OPEN_STATUSES)).limit(1)
     unsealed = sa.select(a.seq).where(a.block_no.is_(None)).limit(1)
     deadline = time.monotonic() + SEEDED_HISTORY_TIMEOUT
     engine = create_engine(url)

@@ -56,7 +56,6 @@ from tests.support import kafka_topics
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 CLAIM_SAMPLE_BATCH = 500
-_OPEN = ("pending", "claimed", "retry_wait")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -211,7 +210,9 @@ def measure_lateness(
         with _serving(url, workers=workers, mode=mode, idle_sleep=0.05, env=env) as processes:
             end = seeded.latest_due_at + timedelta(seconds=10)
             with _outage(
-                kafka, starting=seeded.earliest_due_at, unpublished=lambda: _unpublished(engine)
+                kafka,
+                starting=seeded.earliest_due_at,
+                unpublished=lambda: workload.unpublished(engine),
             ) as outage:
                 _wait_for(
                     engine,
@@ -279,23 +280,13 @@ def _outage(
         thread.join()
 
 
-def _unpublished(engine: sa.Engine) -> int:
-    o = tables.outbox.c
-    with engine.connect() as connection:
-        return int(
-            connection.execute(
-                sa.select(sa.func.count()).where(o.published_at.is_(None))
-            ).scalar_one()
-        )
-
-
 def _drain(engine: sa.Engine, kafka: KafkaOutage, outage: _Outage) -> EventsDrained:
     """Wait until the outbox is empty; how it went, timed from the broker's return (or,
     without an outage, from now)."""
     since = outage.returned if kafka.seconds else time.monotonic()
     peak = 0
     while True:
-        unpublished = _unpublished(engine)
+        unpublished = workload.unpublished(engine)
         peak = max(peak, unpublished)
         if unpublished == 0:
             return EventsDrained(
@@ -415,7 +406,7 @@ def _wait_for(
     """Until `deadline`, or until no operation is open (pending, claimed, retrying),
     counting the attempts recorded meanwhile on the terminal."""
     o = tables.operation.c
-    open_operation = sa.select(o.id).where(o.status.in_(_OPEN)).limit(1)
+    open_operation = sa.select(o.id).where(o.status.in_(workload.OPEN_STATUSES)).limit(1)
     attempts = sa.select(sa.func.count()).select_from(tables.execution_attempt)
     with Progress("executing", unit="attempts") as progress:
         while time.monotonic() < deadline:

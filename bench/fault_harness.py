@@ -18,10 +18,9 @@ from pathlib import Path
 
 import sqlalchemy as sa
 
+from bench import workload
 from scheduler.adapters.sql import tables
 from tests.support import kafka_topics
-
-_OPEN = ("pending", "claimed", "retry_wait")
 
 
 class Serving:
@@ -40,7 +39,6 @@ class Serving:
         self.directory = directory
         self.per_process = per_process
         self.processes: dict[str, subprocess.Popen[bytes]] = {}
-        self.killed: set[str] = set()
 
     def start(self) -> str:
         number = len(self.processes)
@@ -60,7 +58,6 @@ class Serving:
     def kill(self, name: str) -> None:
         self.processes[name].kill()
         self.processes[name].wait()
-        self.killed.add(name)
 
     def kill_one(
         self, engine: sa.Engine, choose: Callable[[list[str]], str], *, patience: float = 1.0
@@ -118,21 +115,8 @@ def lease_holder_pids(engine: sa.Engine) -> set[int]:
 def open_operations(engine: sa.Engine) -> int:
     """Operations still to run: pending, claimed or waiting to retry."""
     o = tables.operation.c
-    query = sa.select(sa.func.count()).where(o.status.in_(_OPEN))
+    query = sa.select(sa.func.count()).where(o.status.in_(workload.OPEN_STATUSES))
     with engine.connect() as connection:
-        return int(connection.scalar(query) or 0)
-
-
-def unpublished(engine: sa.Engine) -> int:
-    b = tables.outbox.c
-    query = sa.select(sa.func.count()).where(b.published_at.is_(None))
-    with engine.connect() as connection:
-        return int(connection.scalar(query) or 0)
-
-
-def attempts(engine: sa.Engine) -> int:
-    with engine.connect() as connection:
-        query = sa.select(sa.func.count()).select_from(tables.execution_attempt)
         return int(connection.scalar(query) or 0)
 
 

@@ -132,7 +132,6 @@ def main(argv: Sequence[str] | None = None) -> int:
                 "PYTHONPATH": str(REPO_ROOT),
                 "DATABASE_URL": url,
                 "LEASE_SECONDS": str(args.lease),
-                "CORE_BANKING_URL": stubs[0],
                 "KAFKA_BOOTSTRAP_SERVERS": broker.bootstrap_servers,
                 "KAFKA_TOPIC": topic,
             },
@@ -200,8 +199,9 @@ def _stubs(url: str, args: argparse.Namespace, directory: Path) -> Iterator[list
 
 @dataclass
 class Injector:
-    """Injects a run's faults, one thread per kind, each working through a random
-    timeline of its own over `window` seconds from `start`."""
+    """Injects a run's faults over `window` seconds from `start`, one thread per kind.
+    Every timeline, and the random victim choices, are drawn from `rng` before any thread
+    starts, so that a seed gives the same faults at the same moments."""
 
     rng: random.Random
     args: argparse.Namespace
@@ -214,25 +214,22 @@ class Injector:
 
     def start(self) -> list[threading.Thread]:
         """Start the threads; returns them."""
-        began = time.monotonic()
-        low, high = self.args.broker_outage_seconds
+        args = self.args
+        kills = sorted(self.rng.uniform(0, self.window) for _ in range(args.kills))
+        victims = random.Random(self.rng.random())
+        low, high = args.broker_outage_seconds
+        broker = self._outage_plan(args.broker_outages, lambda: self.rng.uniform(low, high))
+        database = self._outage_plan(args.database_restarts, lambda: args.database_down)
         timelines: dict[str, Callable[[float], None]] = {
-            "kills": self._kills,
+            "kills": lambda began: self._kills(began, kills, victims),
             "broker": lambda began: self._outages(
-                began,
-                "broker outage",
-                self.args.broker_outages,
-                lambda: self.rng.uniform(low, high),
-                (self.broker.stop, self.broker.start),
+                began, "broker outage", broker, (self.broker.stop, self.broker.start)
             ),
             "database": lambda began: self._outages(
-                began,
-                "database restart",
-                self.args.database_restarts,
-                lambda: self.args.database_down,
-                (self.server.stop, self.server.resume),
+                began, "database restart", database, (self.server.stop, self.server.resume)
             ),
         }
+        began = time.monotonic()
         threads = [
             threading.Thread(target=self._guarded, args=(name, timeline, began))
             for name, timeline in timelines.items()
@@ -241,34 +238,39 @@ class Injector:
             thread.start()
         return threads
 
+    def _outage_plan(self, count: int, seconds: Callable[[], float]) -> list[tuple[float, float]]:
+        """(offset, length) of `count` outages, one at a random moment in each of `count`
+        equal parts of the window, each `seconds()` long."""
+        part = self.window / max(1, count)
+        plan = []
+        for number in range(count):
+            length = seconds()
+            plan.append((number * part + self.rng.uniform(0, max(0.0, part - length)), length))
+        return plan
+
     def _guarded(self, name: str, timeline: Callable[[float], None], began: float) -> None:
         try:
             timeline(began)
         except Exception as error:  # the run reports it and fails
             self.log.failed(name, error)
 
-    def _kills(self, began: float) -> None:
-        for offset in sorted(self.rng.uniform(0, self.window) for _ in range(self.args.kills)):
+    def _kills(self, began: float, offsets: list[float], victims: random.Random) -> None:
+        for offset in offsets:
             _sleep_until(began + offset)
             now = datetime.now(UTC)
-            held = self.serves.kill_one(self.engine, self.rng.choice)
+            held = self.serves.kill_one(self.engine, victims.choice)
             self.log.add(Fault("kill", now, now, held_leases=held))
 
     def _outages(
         self,
         began: float,
         kind: str,
-        count: int,
-        seconds: Callable[[], float],
+        plan: list[tuple[float, float]],
         stop_and_start: tuple[Callable[[], None], Callable[[], None]],
     ) -> None:
-        """`count` outages, one at a random moment in each of `count` equal parts of
-        the window, each `seconds()` long."""
         stop, start = stop_and_start
-        part = self.window / max(1, count)
-        for number in range(count):
-            length = seconds()
-            _sleep_until(began + number * part + self.rng.uniform(0, max(0.0, part - length)))
+        for offset, length in plan:
+            _sleep_until(began + offset)
             stopped = datetime.now(UTC)
             try:
                 stop()
@@ -299,7 +301,7 @@ def _settle(
                 settled = (
                     not any(thread.is_alive() for thread in injectors)
                     and done == transfers
-                    and fault_harness.unpublished(engine) == 0
+                    and workload.unpublished(engine) == 0
                 )
             except sa.exc.OperationalError:
                 settled = False  # the database is restarting

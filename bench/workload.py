@@ -55,6 +55,7 @@ from scheduler.clocks import SteppingClock
 from scheduler.domain.currency import currency
 from scheduler.domain.events import EventType
 from scheduler.domain.money import Money
+from scheduler.domain.operation import FINAL, OperationStatus
 from scheduler.progress import Progress
 from scheduler.service.create_schedule import CreateSchedule, create_schedule
 
@@ -72,6 +73,8 @@ OUTCOME_EVENT_TYPES = (
 )
 _EXECUTION = "execution"
 _SUCCEEDED = "succeeded"
+#: Operations still to run (pending, claimed, waiting to retry): a run waits for none.
+OPEN_STATUSES = tuple(status.value for status in OperationStatus if status not in FINAL)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -573,6 +576,14 @@ class Facts:
         if operation_audits != self.attempt_rows:
             found.append(f"{operation_audits} operation audit records, {self.attempt_rows} rows")
         return found
+
+
+def unpublished(engine: sa.Engine) -> int:
+    """Events in the outbox not yet published to the bus."""
+    o = tables.outbox.c
+    query = sa.select(sa.func.count()).where(o.published_at.is_(None))
+    with engine.connect() as connection:
+        return int(connection.scalar(query) or 0)
 
 
 def reconcile(engine: sa.Engine) -> Facts:

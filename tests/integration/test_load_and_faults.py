@@ -123,7 +123,7 @@ def test_transfers_are_paid_once_through_kills_a_broker_outage_a_database_restar
             serves,
             lambda: f"faults {dict(faults)}; operations {fault_harness.statuses(engine)}",
         )
-        _until(lambda: fault_harness.unpublished(engine) == 0, "the outbox drains", serves)
+        _until(lambda: workload.unpublished(engine) == 0, "the outbox drains", serves)
         exits = serves.stop()
     finally:
         serves.close()
